@@ -1,0 +1,59 @@
+"""fastai's pre-rules, checked rule by rule against fastai 2.8's own output (tests/fixtures/tokenize_rules.jsonl)."""
+import json
+
+import pytest
+
+from conftest import FIXTURES
+from tokenizers import rules
+from tokenizers.rules import DEFAULT_RULES, SPECIAL_TOKENS, apply_rules
+
+CASES = [json.loads(line) for line in (FIXTURES / "tokenize_rules.jsonl").open(encoding="utf-8")]
+
+
+def test_special_tokens_in_fastai_order():
+    assert SPECIAL_TOKENS == "xxunk xxpad xxbos xxeos xxfld xxrep xxwrep xxup xxmaj".split()
+
+
+def test_default_rule_order():
+    assert [r.__name__ for r in DEFAULT_RULES] == [
+        "fix_html", "replace_rep", "replace_wrep", "spec_add_spaces", "rm_useless_spaces",
+        "replace_all_caps", "replace_maj", "lowercase"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_each_rule_equals_fastai(case):
+    text = case["text"]
+    for (name, expected), rule in zip(case["after"], DEFAULT_RULES, strict=True):
+        assert rule.__name__ == name
+        text = rule(text)
+        assert text == expected, name
+
+
+def test_apply_rules_is_the_composition():
+    for case in CASES:
+        assert apply_rules(case["text"]) == case["after"][-1][1]
+
+
+@pytest.mark.parametrize("fn, text, expected", [
+    (rules.replace_rep, "cooool", "c xxrep 4 o l"),
+    (rules.replace_wrep, "go go go go !", " xxwrep 4 go  !"),
+    (rules.spec_add_spaces, "a/b#c\\d", "a / b # c \\ d"),
+    (rules.rm_useless_spaces, "a   b\t\tc", "a b\t\tc"),
+    (rules.replace_all_caps, "I AM SHOUTING", "i xxup am xxup shouting"),
+    (rules.replace_maj, "My name is Bond", "xxmaj my name is xxmaj bond"),
+    (rules.lowercase, "  Hi There ", "xxbos hi there"),
+    (rules.fix_html, "Tom &amp; Jerry<br />&lt;3", "Tom && Jerry\n<3"),
+    (rules.replace_space, "\n ", "\n\u2581"),
+])
+def test_docstring_examples(fn, text, expected):
+    assert fn(text) == expected
+
+
+def test_user_rules_replace_the_defaults():
+    assert apply_rules("Hello World", [str.upper]) == "HELLO WORLD"
+    assert apply_rules("Hello", []) == "Hello"
+
+
+def test_non_str_is_rejected_with_a_clear_error():
+    with pytest.raises(TypeError, match="expects a str"):
+        apply_rules(b"bytes")
