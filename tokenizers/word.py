@@ -185,24 +185,20 @@ class WordTokenizer:
         return [tok for run in _split_runs(text) for tok in self._tokenize_chunk(run, {})]
 
     # --- step 2: the chunk cache -----------------------------------------------------------------------------
-    def _tokenize_runs(self, runs: list[str]) -> tuple[list[str], bool]:
-        """Tokens of the runs (through the cache), and whether one of them needs the special-case pass."""
-        cache, flagged, out = self._cache, self._flagged, []
-        needs_pass = False
-        for run in runs:
-            toks = cache.get(run)
-            if toks is None:
-                toks = self._tokenize_chunk(run, self._special)
-                has_match = self._has_special_match(toks)
-                if len(cache) < len(self._special) + self.max_cache_size:  # as spaCy: a full cache stops growing
-                    cache[run] = toks
-                    if has_match:
-                        flagged.add(run)
-                needs_pass = needs_pass or has_match
-            else:
-                needs_pass = needs_pass or run in flagged
-            out.extend(toks)
-        return out, needs_pass
+    def _tokenize_new_runs(self, runs: list[str]) -> tuple[list[str], bool]:
+        """Tokens of `runs` when some are not cached yet: tokenize and cache those, then join. Also returns
+        whether a run needs the special-case pass."""
+        cache, flagged = self._cache, self._flagged
+        new = {run: self._tokenize_chunk(run, self._special) for run in set(runs).difference(cache)}
+        cache.update(new)
+        flagged.update(run for run, toks in new.items() if self._has_special_match(toks))
+        tokens = list(chain.from_iterable(map(cache.__getitem__, runs)))
+        needs_pass = not flagged.isdisjoint(runs)
+        if len(cache) > len(self._special) + self.max_cache_size:  # full: as in spaCy, the cache stops growing
+            for run in new:
+                del cache[run]
+            flagged.difference_update(new)
+        return tokens, needs_pass
 
     # --- step 5: special cases that the affix rules split ----------------------------------------------------
     def _build_matcher(self) -> None:
@@ -224,6 +220,8 @@ class WordTokenizer:
 
     def _has_special_match(self, tokens: list[str]) -> bool:
         """Whether the tokens of one chunk contain a pattern that the special-case pass would replace."""
+        if self._changing.keys().isdisjoint(tokens):
+            return False
         for i, tok in enumerate(tokens):
             for pat in self._changing.get(tok, ()):
                 if tuple(tokens[i:i + len(pat)]) == pat:
@@ -263,11 +261,11 @@ class WordTokenizer:
         if not isinstance(text, str):
             raise TypeError(f"WordTokenizer expects a str, got {type(text).__name__}")
         runs = _split_runs(text)
-        try:  # every run cached: join the cached tokens at C speed
+        try:  # all runs cached: join their tokens at C speed
             tokens = list(chain.from_iterable(map(self._cache.__getitem__, runs)))
             needs_pass = not self._flagged.isdisjoint(runs)
         except KeyError:
-            tokens, needs_pass = self._tokenize_runs(runs)
+            tokens, needs_pass = self._tokenize_new_runs(runs)
         return self._apply_special_cases(text, tokens) if needs_pass else tokens
 
 
