@@ -211,3 +211,19 @@ def test_nothing_dropped(text):
     assert all(tokens)
     strip = {ord(c): None for c in _WHITESPACE}
     assert "".join(tokens).translate(strip) == text.translate(strip)
+
+
+def test_fast_url_pattern_accepts_what_spacy_accepts():
+    import re
+
+    from tokenizers.spacy_tables import URL_PATTERN
+    from tokenizers.word import _fast_url_pattern
+
+    spacy_url, ours = re.compile("(?u)" + URL_PATTERN).match, re.compile("(?u)" + _fast_url_pattern()).match
+    rng = random.Random(2)
+    pieces = list("ab.:@/-_1") + ["http://", "www.", ".com", "user:pw@", "mailto:", "192.168.", "8.8.8.8", ":80", "#", "é"]
+    strings = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 10))) for _ in range(20000)]
+    assert sum(bool(ours(s)) for s in strings) > 100
+    for s in strings:
+        assert bool(ours(s)) == bool(spacy_url(s)), s
+    assert len(WordTokenizer()("a:b@" * 5000)) == 5001  # quadratic backtracking in spaCy's own pattern
