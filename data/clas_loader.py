@@ -139,7 +139,11 @@ class ClasLoader:
         if labels is not None:
             if len(labels) != n:
                 raise ValueError(f"got {n} documents but {len(labels)} labels")
-            if all(isinstance(o, int | np.integer) for o in labels) and label_vocab is None:
+            if isinstance(labels, torch.Tensor):
+                labels = labels.cpu().numpy()
+            is_ids = (labels.dtype.kind in "iu" if isinstance(labels, np.ndarray)
+                      else all(isinstance(o, int | np.integer) for o in labels))
+            if is_ids and label_vocab is None:  # already class ids
                 self.y = np.asarray(labels, dtype=np.int64)
             else:
                 self.label_vocab = label_vocab or LabelVocab.build(labels)

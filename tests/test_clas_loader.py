@@ -81,6 +81,9 @@ def test_labels_vocab_roundtrip_and_errors(tmp_path):
         LabelVocab.load(tmp_path / "bad.json")
     x, y = next(iter(ClasLoader(docs, None, bs=3)))
     assert y is None and x.shape == (3, 3)
+    for ids in (torch.tensor([1, 0, 1]), np.array([1, 0, 1], dtype=np.int32), [1, 0, 1]):
+        dl = ClasLoader(docs, ids, bs=3)
+        assert dl.label_vocab is None and dl.restore_order(next(iter(dl))[1]).tolist() == [1, 0, 1]
 
 
 def test_restore_order_helper():
