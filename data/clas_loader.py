@@ -209,7 +209,7 @@ class ClasLoader:
         for i in range(0, len(self.order), self.bs):
             yield self.batch(self.order[i:i + self.bs])
 
-    def restore_order(self, preds):
+    def restore_order(self, preds: torch.Tensor | np.ndarray | Sequence) -> torch.Tensor | np.ndarray | list:
         """Predictions made over one epoch of this loader, back in the order of the input documents."""
         if len(self.order) != len(self.lens):
             raise ValueError(f"this epoch batched {len(self.order)} of {len(self.lens)} documents (drop_last=True); "

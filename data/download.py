@@ -123,6 +123,11 @@ def _fetch(url: str, part: Path, have: int, progress: bool, timeout: float) -> N
     with resp:
         if have and resp.status != 206:
             have = 0  # the server sent the whole file
+        elif have and not resp.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
+            part.unlink()
+            raise DownloadError(f"{url}: the server resumed at the wrong place "
+                                f"({resp.headers.get('Content-Range')!r} for byte {have}); "
+                                f"{part} was deleted, run again to restart")
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
         done = have

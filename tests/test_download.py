@@ -28,7 +28,7 @@ class Server:
     Content-Length but closes the connection after n bytes (once per entry); `log` records (path, Range)."""
 
     def __init__(self):
-        self.files, self.cut, self.log, self.no_range = {}, {}, [], False
+        self.files, self.cut, self.log, self.no_range, self.range_shift = {}, {}, [], False, 0
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -45,7 +45,8 @@ class Server:
                         self.send_error(416)
                         return
                     self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                    sent = start + owner.range_shift
+                    self.send_header("Content-Range", f"bytes {sent}-{len(data) - 1}/{len(data)}")
                 else:
                     self.send_response(200)
                 body = data[start:]
@@ -155,6 +156,20 @@ def test_interrupted_download_resumes(server, tmp_path):
     assert server.log[-1] == ("/big.tgz", f"bytes={len(data) // 3}-")  # resumed, not restarted
     assert (path / "f29.txt").read_text() == "text 29 " * 2000
     assert not part.exists()
+
+
+def test_resume_at_wrong_offset_is_refused(server, tmp_path):
+    data = make_tgz({f"d/f{i}.txt": f"text {i} " * 2000 for i in range(30)})
+    arc = archive_for(server, "w.tgz", data, "d")
+    server.cut["/w.tgz"] = 1000
+    with pytest.raises(DownloadError, match="run again to resume"):
+        untar_data(arc, tmp_path, progress=False)
+    server.range_shift = 1  # a broken server answering a different range than asked
+    with pytest.raises(DownloadError, match="wrong place"):
+        untar_data(arc, tmp_path, progress=False)
+    assert not (tmp_path / "archives" / "w.tgz.part").exists()
+    server.range_shift = 0
+    assert (untar_data(arc, tmp_path, progress=False) / "f0.txt").is_file()
 
 
 def test_server_ignoring_range_restarts_and_mirror_fallback(server, tmp_path):
