@@ -124,3 +124,13 @@ def test_big_corpus_first_batch_fast_and_cost_independent_of_size():
     per_batch = (time.perf_counter() - t0) / 200
     assert first < 2.0, first
     assert per_batch < 0.01, per_batch
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import data.clas_loader
+    import data.lm_loader
+    for mod in (data.lm_loader, data.clas_loader):
+        result = doctest.testmod(mod)
+        assert result.attempted > 0 and result.failed == 0, mod.__name__
