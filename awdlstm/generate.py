@@ -7,6 +7,7 @@ each sampled word is fed alone, the hidden state carrying the context (same dist
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import torch
@@ -14,8 +15,8 @@ import torch
 UNK, PAD, BOS, EOS, FLD, TK_REP, TK_WREP, TK_UP, TK_MAJ = (
     "xxunk", "xxpad", "xxbos", "xxeos", "xxfld", "xxrep", "xxwrep", "xxup", "xxmaj")
 _DROP = {BOS, PAD, EOS, "xxfake"}
-_NO_SPACE_BEFORE = {".", ",", "!", "?", ";", ":", "%", ")", "]", "}", "…", "n't", "'s", "'re", "'ve", "'m", "'ll",
-                    "'d", "/", "\\"}
+_NO_SPACE_BEFORE = {"n't", "'s", "'re", "'ve", "'m", "'ll", "'d", "/", "\\"}
+_CLOSING = re.compile(r"[.,!?;:%…)\]}]+")  # punctuation that sticks to the word before
 _NO_SPACE_AFTER = {"(", "[", "{", "$", "/", "\\", "#"}
 _QUOTES = {'"', "'", "`", "``", "''"}
 
@@ -60,7 +61,7 @@ def decode_text(tokens: Sequence[str]) -> str:
     text, open_quote, prev = "", False, None
     for i, w in enumerate(words):
         space = prev is not None and not prev.isspace() and not w.isspace() and prev not in _NO_SPACE_AFTER
-        if w in _NO_SPACE_BEFORE:
+        if w in _NO_SPACE_BEFORE or _CLOSING.fullmatch(w):
             space = False
         if w in _QUOTES:
             if open_quote:
