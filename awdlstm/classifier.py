@@ -36,6 +36,7 @@ class SentenceEncoder(nn.Module):
         self.bptt, self.module, self.pad_idx, self.max_len = bptt, module, pad_idx, max_len
 
     def reset(self) -> None:
+        """Zero the AWDLSTM's hidden state (done at the start of every batch anyway)."""
         self.module.reset()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,7 +115,7 @@ class PoolingLinearClassifier(nn.Module):
         ])
         self.bptt = bptt
 
-    def forward(self, inp: tuple[torch.Tensor, torch.Tensor]):
+    def forward(self, inp: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out, mask = inp  # (bs, sl, emb_sz), (bs, sl)
         x = masked_concat_pool(out, mask, self.bptt)  # (bs, 3*emb_sz)
         return self.layers(x), out, out
@@ -141,10 +142,12 @@ class TextClassifier(nn.Module):
         dims = [cfg.emb_sz * 3, *lin_ftrs, n_class]
         self.head = PoolingLinearClassifier(dims, [cfg.dropouts()["output_p"], *ps], bptt=bptt)
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tokens (bs, sl), pad_first-chunked, longest row first -> (logits (bs, n_class), out, out)."""
         return self.head(self.encoder(x))
 
     def reset(self) -> None:
+        """Zero the encoder's hidden state."""
         self.encoder.reset()
 
     def param_groups(self) -> list[list[nn.Parameter]]:

@@ -21,7 +21,7 @@ from torch import nn
 def dropout_mask(x: torch.Tensor, sz: tuple[int, ...], p: float) -> torch.Tensor:
     """Dropout mask of shape `sz` (dtype/device of `x`): 0 with probability `p`, else `1/(1-p)`.
 
-    >>> torch.manual_seed(0); dropout_mask(torch.ones(1), (1, 4), 0.5)
+    >>> _ = torch.manual_seed(0); dropout_mask(torch.ones(1), (1, 4), 0.5)
     tensor([[0., 0., 2., 0.]])
     """
     return x.new_empty(*sz).bernoulli_(1 - p).div_(1 - p)

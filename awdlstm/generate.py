@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from .model import LanguageModel
+
 UNK, PAD, BOS, EOS, FLD, TK_REP, TK_WREP, TK_UP, TK_MAJ = (
     "xxunk", "xxpad", "xxbos", "xxeos", "xxfld", "xxrep", "xxwrep", "xxup", "xxmaj")
 _DROP = {BOS, PAD, EOS, "xxfake"}
@@ -111,7 +113,7 @@ def _filter(probs: torch.Tensor, top_k: int | None, top_p: float | None, min_p: 
 
 
 @torch.no_grad()
-def generate_tokens(model, vocab, prompt_tokens: Sequence[str], n_words: int, temperature: float = 1.0,
+def generate_tokens(model: LanguageModel, vocab, prompt_tokens: Sequence[str], n_words: int, temperature: float = 1.0,
                     no_unk: bool = True, seed: int | None = None, top_k: int | None = None,
                     top_p: float | None = None, min_p: float | None = None) -> list[str]:
     """Sample `n_words` tokens after `prompt_tokens` from a `LanguageModel` (the tokens only, prompt excluded)."""
@@ -157,7 +159,7 @@ def generate_tokens(model, vocab, prompt_tokens: Sequence[str], n_words: int, te
     return new
 
 
-def generate(model, vocab, prompt: str, n_words: int, temperature: float = 1.0, no_unk: bool = True,
+def generate(model: LanguageModel, vocab, prompt: str, n_words: int, temperature: float = 1.0, no_unk: bool = True,
              seed: int | None = None, top_k: int | None = None, top_p: float | None = None,
              tokenize: Callable[[str], list[str]] | None = None, min_p: float | None = None) -> str:
     """Continue `prompt` by `n_words` sampled words and return the whole text, readable (`learn.predict`).

@@ -54,10 +54,12 @@ class AWDLSTMConfig:
         return {f.name: getattr(self, f.name) * self.drop_mult for f in fields(self) if f.name.endswith("_p")}
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (saved beside the weights)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> AWDLSTMConfig:
+        """Rebuild a config saved by `to_dict`; unknown keys are an error."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -181,7 +183,7 @@ class LinearDecoder(nn.Module):
         if tie_encoder is not None:
             self.decoder.weight = tie_encoder.weight  # weight tying: one matrix for input and output words
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (bs, sl, n_hid) -> (logits (bs, sl, n_out), x, dropped x)."""
         dropped = self.output_dp(x)
         return self.decoder(dropped), x, dropped
@@ -203,7 +205,8 @@ class LanguageModel(nn.Module):
         self.decoder = LinearDecoder(vocab_sz, cfg.emb_sz, cfg.dropouts()["output_p"], tie_encoder=tie,
                                      bias=cfg.out_bias)
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tokens (bs, sl) -> (logits (bs, sl, vocab_sz), raw_out (bs, sl, emb_sz), dropped_out (bs, sl, emb_sz))."""
         return self.decoder(self.encoder(x))
 
     def reset(self) -> None:
