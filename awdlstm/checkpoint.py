@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
@@ -66,7 +67,10 @@ def _write(path: str | Path, sd: dict[str, torch.Tensor], meta: dict) -> None:
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """A `{name: tensor}` dict from a .pt/.pth file, loaded with `weights_only=True` (no code runs)."""
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path}: refused, it holds more than tensors (weights_only load: {e})") from None
     if not isinstance(sd, dict):
         raise ValueError(f"{path}: expected a state dict (a dict of tensors), got {type(sd).__name__}")
     return sd

@@ -90,6 +90,9 @@ def test_mismatches_are_clear_errors(fastai_files, tmp_path, lm_fx):
         from_fastai_state_dict(m, sd)
     with pytest.raises(ValueError, match="shape mismatch"):
         from_fastai_state_dict(LanguageModel(40, lm_config(emb_sz=16, n_hid=20)), lm_fx["state_dict"])
+    torch.save({"model": lm_fx["state_dict"], "fn": _Evil}, tmp_path / "objects.pth")  # a pickled class
+    with pytest.raises(ValueError, match="refused, it holds more than tensors"):
+        load_fastai_lm(tmp_path / "objects.pth", ipath)
     with pytest.raises(ValueError, match="unexpected fastai key"):
         from_fastai_state_dict(m, {"2.foo": torch.zeros(1)})
 
