@@ -169,7 +169,10 @@ def generate(model: LanguageModel, vocab, prompt: str, n_words: int, temperature
     when `no_unk`, optionally restricted by `top_k`, `top_p` (nucleus) or `min_p`; `seed` makes it repeatable.
     """
     if tokenize is None:
-        from tokenizers.corpus import tokenize
+        try:
+            from tokenizers.corpus import tokenize
+        except ImportError as e:
+            raise ImportError(f"generate needs a tokenize function: pass tokenize=... ({e})") from None
     tokens = list(tokenize(prompt))
     new = generate_tokens(model, vocab, tokens, n_words, temperature=temperature, no_unk=no_unk, seed=seed,
                           top_k=top_k, top_p=top_p, min_p=min_p)

@@ -148,8 +148,10 @@ def _sizes_from(sd: dict[str, torch.Tensor]) -> dict[str, int]:
     n_layers = len({m[1] for k in sd if (m := re.match(r"encoder\.rnns\.(\d+)\.", k))})
     if n_layers == 0:
         raise ValueError("no LSTM layers (encoder.rnns.N) in the weights")
-    n_hid = sd["encoder.rnns.0.module.weight_hh_l0"].size(1) if n_layers > 1 else emb.size(1)
-    return dict(emb_sz=emb.size(1), n_hid=n_hid, n_layers=n_layers)
+    sizes = dict(emb_sz=emb.size(1), n_layers=n_layers)
+    if n_layers > 1:  # with one layer there is no hidden size of its own
+        sizes["n_hid"] = sd["encoder.rnns.0.module.weight_hh_l0"].size(1)
+    return sizes
 
 
 def load_fastai_lm(weights_path: str | Path, itos_path: str | Path | None = None, vocab=None,
@@ -165,10 +167,13 @@ def load_fastai_lm(weights_path: str | Path, itos_path: str | Path | None = None
     sd = read_weights(weights_path)
     if "model" in sd and isinstance(sd["model"], dict):
         sd = sd["model"]
-    ours = all(k.startswith(("encoder.", "decoder.")) for k in sd)
     saved_cfg, old_itos = None, None
-    if ours:
-        meta = read_meta(weights_path, required=itos_path is None)
+    meta = read_meta(weights_path, required=False)  # present for our checkpoints
+    if meta is not None or all(k.startswith(("encoder.", "decoder.")) for k in sd):
+        kind = meta.get("kind") if meta is not None else "language_model"
+        if kind != "language_model":
+            hint = "load_encoder" if kind == "encoder" else "load_model"
+            raise ValueError(f"{weights_path}: holds a saved {kind}, not a language model (use {hint})")
         if meta is not None:
             saved_cfg = AWDLSTMConfig.from_dict(meta["config"])
             old_itos = meta.get("vocab")

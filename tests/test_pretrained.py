@@ -170,5 +170,7 @@ def test_encoder_carried_from_language_model_to_classifier(tmp_path):
     clas2 = TextClassifier(12, 2, clas_config(emb_sz=6, n_hid=8, n_layers=2), lin_ftrs=[4])
     load_encoder(clas2, tmp_path / "lm.pt")
     assert torch.equal(clas2.encoder.module.encoder.weight, lm.encoder.encoder.weight)
+    with pytest.raises(ValueError, match="holds a saved encoder, not a language model"):
+        load_fastai_lm(tmp_path / "enc.pt")
     with pytest.raises(FileNotFoundError, match="missing"):
         load_encoder(clas2, tmp_path / "nothing.pt")
