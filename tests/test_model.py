@@ -198,3 +198,13 @@ def test_bf16_autocast_forward_backward():
     lm.eval()
     with torch.no_grad():
         assert lm(x)[0].dtype == torch.float32  # and plain float32 afterwards
+
+
+def test_classifier_skips_chunks_where_no_row_has_started(clas_fx):
+    """A batch padded beyond its longest row (a whole pad chunk in front) gives the same logits."""
+    m = from_fastai_state_dict(small_clas(clas_fx), clas_fx["state_dict"]).eval()
+    x = clas_fx["input"]
+    bptt = clas_fx["config"]["seq_len"]
+    padded = torch.cat([torch.ones(x.size(0), bptt, dtype=x.dtype), x], dim=1)
+    with torch.no_grad():
+        close(m(padded)[0], clas_fx["logits"])
