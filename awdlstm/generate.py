@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from tokenizers.rules import BOS, EOS, PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK
+
 from .model import LanguageModel
 
-UNK, PAD, BOS, EOS, FLD, TK_REP, TK_WREP, TK_UP, TK_MAJ = (
-    "xxunk", "xxpad", "xxbos", "xxeos", "xxfld", "xxrep", "xxwrep", "xxup", "xxmaj")
 _DROP = {BOS, PAD, EOS, "xxfake"}
 _NO_SPACE_BEFORE = {"n't", "'s", "'re", "'ve", "'m", "'ll", "'d", "/", "\\"}
 _CLOSING = re.compile(r"[.,!?;:%…)\]}]+")  # punctuation that sticks to the word before
