@@ -215,3 +215,10 @@ def test_vectorized_viterbi():
     score, rows, ids = _viterbi(_toy_lattice(), LP)
     assert sorted(ids.tolist()) == [2, 3] and rows.tolist() == [0, 0]  # ab c: 0.075 > a bc 0.03 > a b c 0.006
     assert score[0] == pytest.approx(math.log(0.25 * 0.3))
+
+
+def test_tiny_corpora():
+    t = SubwordTokenizer.train(["xxbosabc", "abcabc"], 30, progress=False)
+    assert SPACE in t.pieces and t.decode(t("abc abd")) == "abc abd"
+    with pytest.raises(ValueError, match="no characters"):
+        SubwordTokenizer.train(["xxbos", "xxmaj"], 30, progress=False)

@@ -152,6 +152,9 @@ class SubwordTokenizer:
         for seg, n in counts.items():
             for run in _covered_runs(seg, keep):
                 split[run] = split.get(run, 0) + n
+        if not split:
+            raise ValueError("the training texts have no characters outside the special tokens")
+        split[" "] = split.get(" ", 0) + 1  # ▁ is always a piece, even if no training text has a space
         n_pieces = vocab_size - 2 * len(probe.special_tokens)
         if n_pieces < 1:
             raise ValueError(f"vocab_size={vocab_size} leaves no room after the {2 * len(special_tokens)} "
