@@ -14,13 +14,15 @@ How a text becomes pieces (SentencePiece's conventions, as fastai configures it)
   (SentencePiece's ``split_by_unicode_script`` and ``split_by_number``): ``"movie,"`` -> ``['▁movie', ',']``;
 * the special tokens (fastai's 9: ``xxunk xxpad xxbos ...``) are atomic, never split or merged. As in fastai,
   which gives them to SentencePiece as user-defined symbols ``▁xxbos`` ..., a special token preceded by a space
-  is the single piece ``▁xxbos``; one glued to the text before it is ``xxbos``. Both forms are in the vocab;
+  is the single piece ``▁xxbos`` (counted in ``vocab_size``, as in fastai); one glued to the text before it is the
+  reserved piece ``xxbos`` (not counted: a fallback, like the bytes below);
 * characters too rare for the vocab (``character_coverage``) or never seen in training are written as their
   UTF-8 bytes, ``<0xE2>`` ... (SentencePiece's byte fallback). These 256 byte pieces are always available and
   are not counted in ``vocab_size``. A ``▁`` typed in the text itself is always written as bytes.
 
-So ``decode(encode(text)) == text`` for every string. ``vocab_size`` counts the special tokens (both forms), the
-characters and the learned pieces; it is exact when the corpus has enough distinct substrings.
+So ``decode(encode(text)) == text`` for every string. ``vocab_size`` counts what SentencePiece counts for fastai:
+the special tokens (``▁xxbos`` ...), the characters and the learned pieces (``pieces``); ``reserved`` lists the
+fallback pieces on top (bare special tokens, bytes). It is exact when the corpus has enough distinct substrings.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ class SubwordTokenizer:
               shrinking_factor: float = 0.75, progress: bool = True) -> SubwordTokenizer:
         """Train SentencePiece's unigram model on ``texts`` (fastai's ``SubwordTokenizer(vocab_sz=...).setup``).
 
-        ``vocab_size``: total pieces (2 per special token, the characters, the learned pieces).
+        ``vocab_size``: number of ``pieces`` (the special tokens, the characters, the learned pieces).
         ``character_coverage``: the share of characters (by count) the vocab must spell; rarer ones become
         bytes (fastai uses 0.99999 for English). Deterministic: the same texts give the same vocab.
         """
@@ -155,10 +157,9 @@ class SubwordTokenizer:
         if not split:
             raise ValueError("the training texts have no characters outside the special tokens")
         split[" "] = split.get(" ", 0) + 1  # ▁ is always a piece, even if no training text has a space
-        n_pieces = vocab_size - 2 * len(probe.special_tokens)
+        n_pieces = vocab_size - len(probe.special_tokens)
         if n_pieces < 1:
-            raise ValueError(f"vocab_size={vocab_size} leaves no room after the {2 * len(special_tokens)} "
-                             "special pieces")
+            raise ValueError(f"vocab_size={vocab_size} leaves no room after the {len(special_tokens)} special tokens")
         learned = train_unigram(split, n_pieces, max_piece_length, seed_size, shrinking_factor, progress=progress)
         return cls([(p.replace(" ", SPACE), s) for p, s in learned], special_tokens, character_coverage)
 
@@ -274,14 +275,18 @@ class SubwordTokenizer:
     # --- vocab, save, load ------------------------------------------------------------------------------
     @property
     def pieces(self) -> list[str]:
-        """Every piece but the bytes: special tokens (``▁xxunk`` ..., then ``xxunk`` ...), then by score."""
-        return ([SPACE + t for t in self.special_tokens] + list(self.special_tokens)
-                + [p for p, _ in self.learned])
+        """The vocab: the special tokens (``▁xxunk``, ``▁xxpad``, ...), then the learned pieces by score."""
+        return [SPACE + t for t in self.special_tokens] + [p for p, _ in self.learned]
+
+    @property
+    def reserved(self) -> list[str]:
+        """Fallback pieces, not in ``pieces``: special tokens glued to the text before them, the 256 bytes."""
+        return list(self.special_tokens) + list(BYTE_PIECES)
 
     @property
     def vocab_size(self) -> int:
-        """``len(self.pieces)``: what ``train`` was asked for (the 256 byte pieces come on top)."""
-        return 2 * len(self.special_tokens) + len(self.learned)
+        """``len(self.pieces)``: what ``train`` was asked for (``reserved`` comes on top)."""
+        return len(self.special_tokens) + len(self.learned)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the tokenizer to one JSON file (atomically)."""
