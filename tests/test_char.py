@@ -61,3 +61,7 @@ def test_bad_input():
         CharTokenizer.train("abc")
     with pytest.raises(ValueError, match="distinct"):
         CharTokenizer(special_tokens=["xxa", "xxa"])
+
+
+def test_repr_tells_tokenizers_apart():
+    assert repr(CharTokenizer(["a"])) != repr(CharTokenizer(["b"])) and repr(CharTokenizer()) == repr(CharTokenizer())

@@ -223,3 +223,9 @@ def test_tiny_corpora():
     assert SPACE in t.pieces and t.decode(t("abc abd")) == "abc abd"
     with pytest.raises(ValueError, match="no characters"):
         SubwordTokenizer.train(["xxbos", "xxmaj"], 30, progress=False)
+
+
+def test_repr_tells_tokenizers_apart(tok, sized):
+    """tokenizers/corpus.py keys its cache on repr(tok): different vocabs must give different reprs."""
+    assert repr(tok) == repr(pickle.loads(pickle.dumps(tok)))
+    assert len({repr(t) for t in sized.values()} | {repr(tok)}) == 4

@@ -11,6 +11,7 @@ every string.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -107,5 +108,6 @@ class CharTokenizer:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CharTokenizer) and self.__getstate__() == other.__getstate__()
 
-    def __repr__(self) -> str:
-        return f"CharTokenizer(vocab_size={self.vocab_size})"
+    def __repr__(self) -> str:  # the corpus cache keys on repr(tok): it must tell tokenizers apart
+        state = json.dumps(self.__getstate__(), ensure_ascii=True, sort_keys=True)
+        return f"CharTokenizer(vocab_size={self.vocab_size}, fingerprint={hashlib.sha256(state.encode()).hexdigest()[:16]!r})"

@@ -27,6 +27,8 @@ fallback pieces on top (bare special tokens, bytes). It is exact when the corpus
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -297,8 +299,6 @@ class SubwordTokenizer:
     @classmethod
     def load(cls, path: str | os.PathLike) -> SubwordTokenizer:
         """Read a tokenizer written by ``save`` (plain JSON; nothing is executed)."""
-        import json
-
         with open(path, encoding="utf-8") as f:
             d = json.load(f)
         if not isinstance(d, dict) or d.get("format") != FORMAT:
@@ -319,8 +319,14 @@ class SubwordTokenizer:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SubwordTokenizer) and self.__getstate__() == other.__getstate__()
 
-    def __repr__(self) -> str:
-        return f"SubwordTokenizer(vocab_size={self.vocab_size}, special_tokens={len(self.special_tokens)})"
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the whole state: two tokenizers that encode differently have different fingerprints."""
+        state = json.dumps(self.__getstate__(), ensure_ascii=True, sort_keys=True)
+        return hashlib.sha256(state.encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:  # the corpus cache keys on repr(tok): it must tell trained tokenizers apart
+        return f"SubwordTokenizer(vocab_size={self.vocab_size}, fingerprint={self.fingerprint!r})"
 
 
 def _bytes(c: str) -> list[str]:
