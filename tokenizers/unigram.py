@@ -17,11 +17,19 @@ largest. Training picks the pieces:
 The input is a table of *segments* with their counts (``subword.py`` makes them: an optional leading space,
 the ``▁`` of a word, then a run of characters of one class), so each distinct word is processed once.
 
-Speed (pure numpy): the segments are grouped by length, and each group's lattices are one dense array
+Speed (pure numpy): substrings are numbered by sorting keys that pack their characters into uint64 words (no
+Python loop over substrings); the segments are grouped by length, and each group's lattices are one dense array
 ``E (n, L, M)``: ``E[w, k-1, l-1]`` is the id of the piece ``segment[k-l:k]`` (length ``l``, ending at ``k``) or
 ``NONE``. Forward-backward and Viterbi run over a whole group at once, one numpy step per position ``k``.
 Forward-backward multiplies probabilities instead of adding logs (no exp/log in the loop): training segments are
 cut to at most 24 characters, and a product of 24 piece probabilities (each > 1e-9) is far from underflowing.
+The E-step only visits the lattice entries whose piece is still in the vocab (``_Lattices.cells``).
+
+Differences from SentencePiece: seeds come from counting substrings of the distinct segments instead of a suffix
+array (the same substrings and counts); no NFKC normalisation and no merging of whitespace (we round-trip text
+exactly); characters outside the coverage become bytes instead of ``<unk>``; ties are broken by the pieces' order.
+On the chapter's 2,000 IMDb reviews the result is close to SentencePiece 0.2's (tokens per review 200: 793 vs 782,
+1,000: 458 vs 457, 10,000: 308 vs 314).
 """
 
 from __future__ import annotations
@@ -122,37 +130,49 @@ def _viterbi(lat: _Lattices, LP: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 
 
 def _index(segments: dict[str, int], max_len: int):
-    """Count every substring of every segment (one pass) and lay out the segments' lattices by length group."""
-    sub_id: dict[str, int] = {}
-    counts: list[int] = []
-    occ: list[tuple[int, int, int]] = []  # first occurrence of each substring: (group, row, end)
-    groups = []
-    by_group: dict[int, list[tuple[str, int]]] = {b: [] for b in _BUCKETS}
-    for seg, n in segments.items():
-        by_group[next(b for b in _BUCKETS if len(seg) <= b)].append((seg, n))
+    """Give every distinct substring (up to ``max_len`` chars) of the segments an id, count it, lay out lattices.
+
+    Vectorized: a substring is packed into a few uint64 words (``bits`` per character code, zero-padded), so
+    that equal substrings have equal keys; sorting the keys numbers them. Returns (length of each substring,
+    its count, its first occurrence (group, row, end), the lattice groups, the segments of each group).
+    """
+    alphabet = sorted(set().union(*segments))
+    code = {c: i + 1 for i, c in enumerate(alphabet)}  # 0 = padding
+    bits = max(1, len(alphabet).bit_length())
+    per_word = 64 // bits  # characters per uint64 word
+    n_words = -(-max_len // per_word)
+    by_group: dict[int, list[str]] = {b: [] for b in _BUCKETS}
+    for seg in segments:
+        by_group[next(b for b in _BUCKETS if len(seg) <= b)].append(seg)
+    keys, cells, groups = [], [], []
     for g, bound in enumerate(_BUCKETS):
-        items = by_group[bound]
-        M = min(bound, max_len)
-        flat = [-1] * (len(items) * bound * M)
-        for w, (seg, n) in enumerate(items):
-            base = w * bound * M
-            for k in range(1, len(seg) + 1):
-                row = base + (k - 1) * M
-                for ln in range(1, min(k, M) + 1):
-                    sub = seg[k - ln:k]
-                    i = sub_id.get(sub)
-                    if i is None:
-                        i = sub_id[sub] = len(counts)
-                        counts.append(n)
-                        occ.append((g, w, k))
-                    else:
-                        counts[i] += n
-                    flat[row + ln - 1] = i
-        E = np.array(flat, dtype=np.int64).reshape(len(items), bound, M)
-        lens = np.array([len(s) for s, _ in items], dtype=np.int64)
-        freq = np.array([n for _, n in items], dtype=np.float64)
-        groups.append(_Lattices(E, lens, freq))
-    return list(sub_id), np.array(counts, dtype=np.float64), np.array(occ, dtype=np.int64).reshape(-1, 3), groups
+        segs, M = by_group[bound], min(bound, max_len)
+        C = np.array([[code[c] for c in s] + [0] * (bound - len(s)) for s in segs], dtype=np.uint64)
+        C = C.reshape(len(segs), bound)  # (n, L) character codes
+        lens = np.array([len(s) for s in segs], dtype=np.int64)
+        freq = np.array([segments[s] for s in segs], dtype=np.float64)
+        K = np.zeros((len(segs), bound, n_words), dtype=np.uint64)  # key of segment[start:start+length]
+        for ln in range(1, M + 1):
+            word, pos = divmod(ln - 1, per_word)
+            K[:, : bound - ln + 1, word] |= C[:, ln - 1:] << np.uint64(bits * (per_word - 1 - pos))
+            w, start = np.nonzero(np.arange(bound - ln + 1)[None, :] + ln <= lens[:, None])
+            keys.append(K[w, start])
+            cells.append(np.stack([np.full_like(w, g), w, start + ln, np.full_like(w, ln)], 1).astype(np.int32))
+        groups.append(_Lattices(np.full((len(segs), bound, M), -1, dtype=np.int64), lens, freq))
+    keys, cells = np.concatenate(keys), np.concatenate(cells)  # (N, n_words), (N, 4): group, row, end, length
+    order = np.lexsort(keys.T[::-1])  # stable: equal keys keep their first occurrence first
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (keys[order[1:]] != keys[order[:-1]]).any(1)
+    ids = np.empty(len(order), dtype=np.int64)
+    ids[order] = np.cumsum(new) - 1
+    for g, lat in enumerate(groups):
+        c = cells[:, 0] == g
+        lat.E[cells[c, 1], cells[c, 2] - 1, cells[c, 3] - 1] = ids[c]
+    freq = np.concatenate([lat.freq for lat in groups])
+    offsets = np.cumsum([0] + [len(lat.freq) for lat in groups])
+    counts = np.bincount(ids, weights=freq[offsets[cells[:, 0]] + cells[:, 1]])
+    first = cells[order[new]].astype(np.int64)  # ids are numbered in the order of the substrings (code points)
+    return first[:, 3], counts, first[:, :3], groups, [by_group[b] for b in _BUCKETS]
 
 
 def _piece_lattices(pieces, first, occ, groups, NONE) -> list[tuple[np.ndarray, _Lattices]]:
@@ -226,8 +246,7 @@ def train_unigram(segments: dict[str, int], n_pieces: int, max_piece_length: int
     for s, n in segments.items():  # cut long segments so that forward-backward cannot underflow
         for i in range(0, len(s), MAX_TRAIN_SEGMENT):
             segs[s[i:i + MAX_TRAIN_SEGMENT]] = segs.get(s[i:i + MAX_TRAIN_SEGMENT], 0) + n
-    strings, counts, occ, groups = _index(segs, max_piece_length)
-    lengths = np.array([len(s) for s in strings])
+    lengths, counts, occ, groups, group_segs = _index(segs, max_piece_length)
     chars = np.nonzero(lengths == 1)[0]
     if len(chars) > n_pieces:
         raise ValueError(f"vocab too small: the training texts need {len(chars)} characters, but only "
@@ -237,11 +256,11 @@ def train_unigram(segments: dict[str, int], n_pieces: int, max_piece_length: int
     chars = chars[np.lexsort((chars, -counts[chars]))]
     seed = np.concatenate([chars, multi])  # new id -> substring id; characters first
     V = len(seed)
-    remap = np.full(len(strings) + 1, V, dtype=np.int64)  # substring id (-1 = none) -> new id, NONE = V
+    remap = np.full(len(lengths) + 1, V, dtype=np.int64)  # substring id (-1 = none) -> new id, NONE = V
     remap[seed] = np.arange(V)
     for lat in groups:
         lat.E = remap[lat.E]
-    pieces = [strings[i] for i in seed]
+    pieces = [group_segs[g][w][k - ln:k] for (g, w, k), ln in zip(occ[seed].tolist(), lengths[seed].tolist(), strict=True)]
     is_char = np.zeros(V, dtype=bool)
     is_char[: len(chars)] = True
     piece_lats = _piece_lattices(pieces, len(chars), occ[seed], groups, V)
