@@ -149,6 +149,11 @@ def test_save_load_equality(tok, tmp_path):
     (tmp_path / "bad.json").write_text('{"format": "something else"}', encoding="utf-8")
     with pytest.raises(ValueError, match="not a subword tokenizer"):
         SubwordTokenizer.load(tmp_path / "bad.json")
+    d = json.loads(path.read_text(encoding="utf-8"))
+    d["pieces"].append(["<0x41>", -1.0])
+    (tmp_path / "bad2.json").write_text(json.dumps(d), encoding="utf-8")
+    with pytest.raises(ValueError, match="malformed.*invalid piece"):
+        SubwordTokenizer.load(tmp_path / "bad2.json")
 
 
 def _encode_in_worker(args):

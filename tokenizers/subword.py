@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -103,6 +104,9 @@ class SubwordTokenizer:
         if len(set(self.special_tokens)) != len(self.special_tokens):
             raise ValueError(f"special tokens must be distinct, got {self.special_tokens}")
         self.learned = [(str(p), float(s)) for p, s in pieces]
+        for p, _ in self.learned:
+            if not p or p in _BYTE_VALUE or " " in p or SPACE in p[1:]:
+                raise ValueError(f"invalid piece {p!r}: empty, a byte piece, a space, or ▁ not at the start")
         self.character_coverage = float(character_coverage)
         self._setup()
 
@@ -132,7 +136,7 @@ class SubwordTokenizer:
         """
         if isinstance(texts, str):
             raise TypeError("texts must be an iterable of strings, not one string")
-        if not isinstance(vocab_size, int) or vocab_size <= 0:
+        if not isinstance(vocab_size, numbers.Integral) or vocab_size <= 0:
             raise ValueError(f"vocab_size must be a positive int, got {vocab_size!r}")
         if not 0 < character_coverage <= 1:
             raise ValueError(f"character_coverage must be in (0, 1], got {character_coverage!r}")
@@ -159,7 +163,7 @@ class SubwordTokenizer:
         if not split:
             raise ValueError("the training texts have no characters outside the special tokens")
         split[" "] = split.get(" ", 0) + 1  # ▁ is always a piece, even if no training text has a space
-        n_pieces = vocab_size - len(probe.special_tokens)
+        n_pieces = int(vocab_size) - len(probe.special_tokens)
         if n_pieces < 1:
             raise ValueError(f"vocab_size={vocab_size} leaves no room after the {len(special_tokens)} special tokens")
         learned = train_unigram(split, n_pieces, max_piece_length, seed_size, shrinking_factor, progress=progress)
