@@ -2,7 +2,8 @@
 
 * CUDA: bf16 autocast where the GPU supports it, else fp16 autocast with a `GradScaler`.
 * CPU: bf16 autocast only where the CPU has native bf16 matrix units (AVX512-BF16 / AMX, as oneDNN reports
-  them); without them bf16 is emulated and far slower than fp32, so 'auto' picks fp32.
+  them); without them bf16 is emulated and far slower than fp32 (and oneDNN's LSTM rejects it), so 'auto'
+  picks fp32 and an explicit 'bf16' is refused with a clear message.
 The weights, the optimizer, the loss, AR/TAR and the metrics always stay in fp32; token ids stay integers.
 """
 from __future__ import annotations
@@ -54,6 +55,9 @@ def resolve_precision(precision: str, device: torch.device) -> Precision:
     if precision == "fp32":
         return Precision("fp32", kind, None, False)
     if precision == "bf16":
+        if kind == "cpu" and not cpu_has_fast_bf16():
+            raise ValueError("precision 'bf16' on this CPU: it has no native bf16 (oneDNN reports none), where "
+                             "bf16 is emulated (~100x slower) and oneDNN's LSTM refuses it; use 'fp32' or 'auto'")
         return Precision("bf16", kind, torch.bfloat16, False)
     if kind != "cuda":
         raise ValueError(f"precision 'fp16' needs a CUDA device (got {kind}); use 'bf16' or 'fp32'")

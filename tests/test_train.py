@@ -149,3 +149,75 @@ def test_bad_arguments():
         learn.fit_one_cycle(1, 1e-3)
     with pytest.raises(ValueError, match="precision"):
         Learner(TinyLM(), lm_batches(2), cfg=TrainConfig(progress=False, precision="fp8"))
+
+
+def test_lr_find_suggestions_equal_fastai():
+    """Values generated once with fastai 2.8.12 (refenv): valley/steep/minimum on this synthetic sweep."""
+    from awdlstm.lr_find import suggest
+
+    lrs = [1e-7 * (10 / 1e-7) ** (i / 100) for i in range(100)]
+    losses = [2.5 - 1.5 / (1 + math.exp(-(i - 55) / 6)) + 0.05 * math.sin(i * 1.7) + (0 if i < 85 else 0.3 * (i - 85))
+              for i in range(100)]
+    got, points = suggest(lrs, losses, 100, ("valley", "steep", "minimum"))
+    assert got["valley"] == pytest.approx(0.015848932787775993, rel=1e-6)
+    assert got["steep"] == pytest.approx(0.001737800776027143, rel=1e-6)
+    assert got["minimum"] == pytest.approx(0.05248074531555176, rel=1e-6)
+    assert points["minimum"][0] == pytest.approx(0.5248074531555176, rel=1e-6)
+    losses[50] = math.nan  # points after a NaN are dropped
+    assert suggest(lrs, losses, 100, ("minimum",))[0]["minimum"] < 0.05248074531555176 / 2
+
+
+def test_epoch_table_layout_equals_fastprogress():
+    """Lines printed by fastprogress's console bar (fastai 2.8.12, refenv), copied once."""
+    from awdlstm.report import EpochTable, format_time
+
+    out = []
+    table = EpochTable(["epoch", "train_loss", "valid_loss", "accuracy", "perplexity", "time"], printer=out.append)
+    table.row([0, 4.1201121, 3.9123911, 0.2992214, 50.0108031, "09:17"])
+    table.row([10, 4.1201121, 3.9123911, 0.2992214, 50.0108031, format_time(4157.9)])
+    assert out == ["epoch     train_loss  valid_loss  accuracy  perplexity  time    ",
+                   "0         4.120112    3.912391    0.299221  50.010803   09:17     ",
+                   "10        4.120112    3.912391    0.299221  50.010803   1:09:17   "]
+    assert format_time(59.99) == "00:59"
+
+
+def test_plot_without_matplotlib_says_how(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from awdlstm.report import plot_history
+
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails as if not installed
+    assert plot_history(tmp_path, [], {"iter": [0], "loss": [1.0], "lr": [1e-3]}) is None
+    assert "pip install 'awdlstm[plot]'" in capsys.readouterr().out
+
+
+def test_precision_choice():
+    from awdlstm.precision import cpu_has_fast_bf16, resolve_precision
+
+    cpu = torch.device("cpu")
+    auto = resolve_precision("auto", cpu)
+    assert auto.name == ("bf16" if cpu_has_fast_bf16() else "fp32") and not auto.use_scaler
+    if cpu_has_fast_bf16():
+        assert resolve_precision("bf16", cpu).dtype == torch.bfloat16
+    else:
+        with pytest.raises(ValueError, match="no native bf16"):
+            resolve_precision("bf16", cpu)
+    with pytest.raises(ValueError, match="fp16.*CUDA"):
+        resolve_precision("fp16", cpu)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_trains_with_fp32_weights_and_loss(precision):
+    from awdlstm.precision import cpu_has_fast_bf16
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and (precision == "fp16" or not cpu_has_fast_bf16()):
+        pytest.skip(f"{precision} autocast needs CUDA or a CPU with native bf16")
+    torch.manual_seed(0)
+    learn = Learner(TinyLM(), lm_batches(3), lm_batches(2, seed=1), device=device,
+                    cfg=TrainConfig(**{**FAST, "precision": precision}))
+    assert (learn.scaler is not None) == (precision == "fp16")
+    rows = learn.fit_one_cycle(1, 1e-2)
+    assert math.isfinite(rows[0]["train_loss"]) and math.isfinite(rows[0]["valid_loss"])
+    assert all(p.dtype == torch.float32 for p in learn.model.parameters())
+    assert all(st["sqr_avg"].dtype == torch.float32 for st in learn.opt.state.values())
