@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from awdlstm.checkpoint import atomic_write_text
+from awdlstm.train_checkpoint import atomic_write_text
 
 PLOT_HINT = "matplotlib is not installed: no plot written (install the extra: pip install 'awdlstm[plot]')"
 
