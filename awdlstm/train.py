@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from awdlstm.train_checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, set_seed
 from awdlstm.optim import Adam, norm_bias_params
 from awdlstm.precision import resolve_precision
 from awdlstm.report import EpochTable, format_time, plot_history, write_history
 from awdlstm.schedule import OneCycle, group_lrs
+from awdlstm.train_checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, set_seed
 
 METRICS = ("accuracy", "perplexity")
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from tiny_models import ShuffledBatches, TinyLM, lm_batches
 
-from awdlstm.train_checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, set_seed
 from awdlstm.train import FitInterrupted, Learner, TrainConfig
+from awdlstm.train_checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, set_seed
 
 
 def _learner(run_dir, train_dl):
