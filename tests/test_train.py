@@ -221,3 +221,32 @@ def test_autocast_trains_with_fp32_weights_and_loss(precision):
     assert math.isfinite(rows[0]["train_loss"]) and math.isfinite(rows[0]["valid_loss"])
     assert all(p.dtype == torch.float32 for p in learn.model.parameters())
     assert all(st["sqr_avg"].dtype == torch.float32 for st in learn.opt.state.values())
+
+
+def test_real_language_model_and_classifier_train():
+    """The model helper's LanguageModel / TextClassifier (awdlstm.model) through the loop: the book's recipes."""
+    from awdlstm.classifier import TextClassifier
+    from awdlstm.model import LanguageModel, clas_config, lm_config
+
+    torch.manual_seed(0)
+    lm = LanguageModel(16, lm_config(emb_sz=16, n_hid=32, n_layers=2, drop_mult=0.3))
+    learn = Learner(lm, lm_batches(8), lm_batches(2, seed=1), cfg=TrainConfig(**FAST))
+    start = learn.validate()["valid_loss"]
+    learn.freeze()
+    learn.fit_one_cycle(1, 3e-3)  # (a frozen epoch at a high lr can park this tiny LM on a unigram plateau)
+    learn.unfreeze()
+    rows = learn.fit_one_cycle(6, 3e-2)
+    assert rows[-1]["valid_loss"] < 0.6 * start and rows[-1]["accuracy"] > 0.5
+
+    clas = TextClassifier(16, 2, clas_config(emb_sz=8, n_hid=16, n_layers=2, drop_mult=0.3), lin_ftrs=[8], bptt=6)
+    learn = Learner(clas, clas_batches(6), clas_batches(2, seed=1), metrics=["accuracy"],
+                    cfg=TrainConfig(**FAST, moms=(0.95, 0.85, 0.95)))
+    start = learn.validate()["valid_loss"]
+    learn.freeze()
+    learn.fit_one_cycle(1, 2e-2)
+    for n in (-2, -3):
+        learn.freeze_to(n)
+        learn.fit_one_cycle(1, slice(1e-2 / 2.6**4, 1e-2))
+    learn.unfreeze()
+    rows = learn.fit_one_cycle(2, slice(1e-2 / 2.6**4, 1e-2))
+    assert rows[-1]["valid_loss"] < start
