@@ -66,20 +66,24 @@ class NonFiniteLoss(RuntimeError):
 
 
 class SmoothLoss:
-    """fastai's `train_loss`: exponential moving average of the batch losses (beta 0.98), bias-corrected."""
+    """fastai's `train_loss`: exponential moving average of the batch losses (beta 0.98), bias-corrected.
+
+    Kept in a float32 tensor and updated with `torch.lerp`, as fastai's `AvgSmoothLoss`, so the printed
+    values agree to the last digit.
+    """
 
     def __init__(self, beta: float = 0.98):
-        self.beta, self.count, self.val = beta, 0, 0.0
+        self.beta, self.count, self.val = beta, 0, torch.tensor(0.0)
 
     def add(self, loss: float) -> float:
         """Add one batch loss and return the smoothed value."""
         self.count += 1
-        self.val = self.beta * self.val + (1 - self.beta) * loss
+        self.val = torch.lerp(torch.tensor(loss, dtype=torch.float32), self.val, self.beta)
         return self.value
 
     @property
     def value(self) -> float:
-        return self.val / (1 - self.beta**self.count) if self.count else math.nan
+        return (self.val / (1 - self.beta**self.count)).item() if self.count else math.nan
 
 
 def ar_tar(raw_out: torch.Tensor, out: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
@@ -191,23 +195,23 @@ class Learner:
         dl = self.valid_dl if dl is None else dl
         self.model.eval()
         self.model.reset()
-        total_loss = total_acc = 0.0
+        total_loss = total_acc = torch.tensor(0.0)  # float32 sums weighted by batch size, as fastai's AvgLoss
         count = 0
         for x, y in tqdm(dl, total=_len_or_none(dl), leave=False, disable=not self.cfg.progress, desc="valid"):
             x, y = self._to_device(x, y)
             with self.precision.autocast():
                 logits = self.model(x)[0]
             bs = y.shape[0]
-            total_loss += flat_cross_entropy(logits, y).item() * bs
-            total_acc += (logits.argmax(-1) == y).float().mean().item() * bs
+            total_loss = total_loss + flat_cross_entropy(logits, y).cpu() * bs
+            total_acc = total_acc + (logits.argmax(-1) == y).float().mean().cpu() * bs
             count += bs
         if count == 0:
             raise ValueError("the validation data yielded no batches")
-        res = {"valid_loss": total_loss / count}
+        res = {"valid_loss": (total_loss / count).item()}
         if "accuracy" in self.metrics:
-            res["accuracy"] = total_acc / count
+            res["accuracy"] = (total_acc / count).item()
         if "perplexity" in self.metrics:
-            res["perplexity"] = math.exp(res["valid_loss"])
+            res["perplexity"] = torch.exp(total_loss / count).item()
         return res
 
     # --- fit_one_cycle ------------------------------------------------------------------------------
@@ -287,7 +291,7 @@ class Learner:
         if not path.is_absolute() and path.parent == Path(".") and self.run_dir is not None:
             path = self.run_dir / path
         ckpt = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "fit": fit or {},
-                "smooth": {"count": self.smooth.count, "val": self.smooth.val}, "n_fits": self.n_fits,
+                "smooth": {"count": self.smooth.count, "val": self.smooth.val.clone()}, "n_fits": self.n_fits,
                 "rng": rng_state(), "history": self.history, "batches": self.batches,
                 "cfg": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.cfg).items()}}
         if self.scaler is not None:
@@ -303,7 +307,7 @@ class Learner:
             if self.scaler is not None and "scaler" in ckpt:
                 self.scaler.load_state_dict(ckpt["scaler"])
         self.history, self.batches, self.n_fits = ckpt["history"], ckpt["batches"], ckpt["n_fits"]
-        self.smooth.count, self.smooth.val = ckpt["smooth"]["count"], ckpt["smooth"]["val"]
+        self.smooth.count, self.smooth.val = ckpt["smooth"]["count"], ckpt["smooth"]["val"].cpu()
         set_rng_state(ckpt["rng"])
         return ckpt["fit"]
 

@@ -250,3 +250,60 @@ def test_real_language_model_and_classifier_train():
     learn.unfreeze()
     rows = learn.fit_one_cycle(2, slice(1e-2 / 2.6**4, 1e-2))
     assert rows[-1]["valid_loss"] < start
+
+
+# Generated once with fastai 2.8.12 in the reference venv (1 thread): TextLearner(dls, get_language_model(AWD_LSTM,
+# 16, config=dict(awd_lstm_lm_config, emb_sz=16, n_hid=32, n_layers=2), drop_mult=0.3), CrossEntropyLossFlat(),
+# metrics=[accuracy, Perplexity()], splitter=awd_lstm_lm_split) built after torch.manual_seed(0), on the same
+# lm_batches through fastai DataLoaders (bs=None, no shuffle); freeze, manual_seed(1), fit_one_cycle(1, 3e-3),
+# unfreeze, fit_one_cycle(2, 1e-2). Rows: train_loss, valid_loss, accuracy, perplexity; weights: sums per tensor.
+FASTAI_ROWS = [[2.763984, 2.759280, 0.093750, 15.788474],
+               [2.743682622909546, 2.700206756591797, 0.109375, 14.882808685302734],
+               [2.6587135791778564, 2.560910224914551, 0.109375, 12.94759750366211]]
+FASTAI_SUMS = {"encoder.encoder.weight": -1.621742691801046, "encoder.rnns.0.module.weight_ih_l0": -0.5308413058737642,
+               "encoder.rnns.0.module.weight_hh_l0": -6.511800869178842, "encoder.rnns.0.module.bias_ih_l0": 2.086690157535486,
+               "encoder.rnns.0.module.bias_hh_l0": 2.3126865876838565, "encoder.rnns.1.module.weight_ih_l0": 18.51650438280194,
+               "encoder.rnns.1.module.weight_hh_l0": 4.43754020423512, "encoder.rnns.1.module.bias_ih_l0": -0.517140532610938,
+               "encoder.rnns.1.module.bias_hh_l0": -0.9865322082769126, "decoder.decoder.bias": -0.00033295899629592896}
+FASTAI_EMB_ROW3 = [-0.10756418853998184, 0.13469159603118896, -0.003365306416526437, 0.1653916984796524]
+
+
+class TorchLikeLoader:
+    """Fixed batches; like torch's DataLoader (under fastai's) it draws one int64 from torch's RNG per pass."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        torch.empty((), dtype=torch.int64).random_()
+        yield from self.batches
+
+
+def test_lm_recipe_equals_fastai_end_to_end():
+    """Same weights, data and RNG stream: the loop reproduces fastai's table and final weights."""
+    from awdlstm.model import LanguageModel, lm_config
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        lm = LanguageModel(16, lm_config(emb_sz=16, n_hid=32, n_layers=2, drop_mult=0.3))
+        learn = Learner(lm, TorchLikeLoader(lm_batches(8)), TorchLikeLoader(lm_batches(2, seed=1)),
+                        cfg=TrainConfig(progress=False, precision="fp32"))
+        learn.freeze()
+        torch.manual_seed(1)
+        rows = learn.fit_one_cycle(1, 3e-3)
+        learn.unfreeze()
+        rows += learn.fit_one_cycle(2, 1e-2)
+    finally:
+        torch.set_num_threads(threads)
+    got = [[r["train_loss"], r["valid_loss"], r["accuracy"], r["perplexity"]] for r in rows]
+    torch.testing.assert_close(torch.tensor(got[0]), torch.tensor(FASTAI_ROWS[0]), rtol=0, atol=1.5e-6)
+    torch.testing.assert_close(torch.tensor(got[1:]), torch.tensor(FASTAI_ROWS[1:]), rtol=2e-6, atol=0)
+    sd = lm.state_dict()
+    for k, want in FASTAI_SUMS.items():
+        assert sd[k].double().sum().item() == pytest.approx(want, rel=1e-6, abs=1e-9), k
+    torch.testing.assert_close(sd["encoder.encoder.weight"][3, :4], torch.tensor(FASTAI_EMB_ROW3), rtol=1e-6, atol=1e-7)
