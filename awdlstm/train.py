@@ -134,6 +134,7 @@ class Learner:
         self.history: list[dict] = []  # one row per epoch, all fits
         self.batches: dict[str, list] = {"iter": [], "loss": [], "lr": []}  # per training batch, all fits
         self.n_fits, self.bad_steps = 0, 0
+        self.train_epochs = 0  # training epochs run so far, all fits: a loader's `set_epoch` gets it
         self.smooth = SmoothLoss()
 
     # --- freezing (the book's gradual unfreezing) ---------------------------------------------------
@@ -238,6 +239,8 @@ class Learner:
         try:
             for epoch in range(start_epoch, n_epoch):
                 start = time.time()
+                if hasattr(self.train_dl, "set_epoch"):  # loaders with their own shuffling seed (LMLoader)
+                    self.train_dl.set_epoch(self.train_epochs)
                 self.model.train()
                 self.model.reset()
                 bar = tqdm(self.train_dl, total=n_iter, leave=False, disable=not self.cfg.progress,
@@ -253,6 +256,7 @@ class Learner:
                     self.batches["lr"].append(lrs[-1])
                     if i % 10 == 0:
                         bar.set_postfix(loss=f"{loss:.4f}")
+                self.train_epochs += 1
                 row = {"fit": self.n_fits, "epoch": epoch, "train_loss": self.smooth.value}
                 if self.valid_dl is not None:
                     row.update(self.validate())
@@ -292,6 +296,7 @@ class Learner:
             path = self.run_dir / path
         ckpt = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "fit": fit or {},
                 "smooth": {"count": self.smooth.count, "val": self.smooth.val.clone()}, "n_fits": self.n_fits,
+                "train_epochs": self.train_epochs,
                 "rng": rng_state(), "history": self.history, "batches": self.batches,
                 "cfg": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.cfg).items()}}
         if self.scaler is not None:
@@ -307,6 +312,7 @@ class Learner:
             if self.scaler is not None and "scaler" in ckpt:
                 self.scaler.load_state_dict(ckpt["scaler"])
         self.history, self.batches, self.n_fits = ckpt["history"], ckpt["batches"], ckpt["n_fits"]
+        self.train_epochs = ckpt["train_epochs"]
         self.smooth.count, self.smooth.val = ckpt["smooth"]["count"], ckpt["smooth"]["val"].cpu()
         set_rng_state(ckpt["rng"])
         return ckpt["fit"]
