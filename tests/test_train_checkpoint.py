@@ -19,7 +19,8 @@ def _learner(run_dir, train_dl):
 
 @pytest.mark.parametrize("loader", [ShuffledBatches, SeededBatches])
 def test_interrupted_fit_resumes_bit_exact(tmp_path, loader):
-    data = lm_batches(5)
+    data = lm_batches(5, sl=7)  # 7: the rule's period is 8, so every batch differs (order matters)
+    assert not torch.equal(data[0][0], data[1][0])
     full = _learner(tmp_path / "full", loader(data))
     full.fit_one_cycle(3, 1e-2)
 
