@@ -194,6 +194,8 @@ class Learner:
     def validate(self, dl: Iterable | None = None) -> dict[str, float]:
         """Validation loss and metrics, averaged over batches weighted by batch size (as fastai's AvgLoss)."""
         dl = self.valid_dl if dl is None else dl
+        if dl is None:
+            raise ValueError("validate() needs validation data: pass valid_dl to Learner or dl here")
         self.model.eval()
         self.model.reset()
         total_loss = total_acc = torch.tensor(0.0)  # float32 sums weighted by batch size, as fastai's AvgLoss
@@ -282,9 +284,10 @@ class Learner:
             raise e
         path = self.save(self.run_dir / "interrupted.pt", fit={**fit, "epoch": None})
         last = self.run_dir / "last.pt"
+        done = [r for r in self.history if r["fit"] == fit["fit"]]
         msg = (f"Interrupted: weights saved to {path}. "
-               + (f"Resume the fit from its last completed epoch with learner.resume('{last}')."
-                  if last.exists() else "No epoch of this run was completed."))
+               + (f"Resume the fit from its last completed epoch ({done[-1]['epoch']}) with learner.resume('{last}')."
+                  if done and last.exists() else "No epoch of this fit was completed; start it again."))
         tqdm.write(msg)
         raise FitInterrupted(msg) from None
 
