@@ -316,3 +316,18 @@ def test_lm_recipe_equals_fastai_end_to_end():
     for k, want in FASTAI_SUMS.items():
         assert sd[k].double().sum().item() == pytest.approx(want, rel=1e-6, abs=1e-9), k
     torch.testing.assert_close(sd["encoder.encoder.weight"][3, :4], torch.tensor(FASTAI_EMB_ROW3), rtol=1e-6, atol=1e-7)
+
+
+def test_gradient_clipping():
+    torch.manual_seed(0)
+    learn = Learner(TinyLM(), lm_batches(3), None, cfg=TrainConfig(**FAST, clip=0.01))
+    norms = []
+    step = learn.opt.step
+
+    def recording_step():
+        norms.append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in learn.opt.params()])).item())
+        step()
+
+    learn.opt.step = recording_step
+    learn.fit_one_cycle(1, 1e-2)
+    assert len(norms) == 3 and max(norms) <= 0.01 + 1e-6
