@@ -331,3 +331,30 @@ def test_gradient_clipping():
     learn.opt.step = recording_step
     learn.fit_one_cycle(1, 1e-2)
     assert len(norms) == 3 and max(norms) <= 0.01 + 1e-6
+
+
+# Generated once with fastai 2.8.12 (refenv, 1 thread): the TextLearner of FASTAI_ROWS above, built after
+# torch.manual_seed(0), then torch.manual_seed(1) and learn.lr_find(num_it=20, suggest_funcs=(valley, steep,
+# minimum)): recorder.losses (smoothed) and the three suggestions.
+FASTAI_LRFIND_LOSSES = [
+                  2.7695791721343994, 2.7694268226623535, 2.769526243209839, 2.7698299884796143,
+                  2.7698023319244385, 2.76982045173645, 2.769659996032715, 2.769650459289551,
+                  2.7696399688720703, 2.7695868015289307, 2.7695744037628174, 2.769442319869995,
+                  2.7690517902374268, 2.768317461013794, 2.7670738697052, 2.7652268409729004,
+                  2.7577109336853027, 2.7272608280181885, 2.6921303272247314, 2.6807761192321777]
+FASTAI_LRFIND_SUGGESTIONS = {"valley": 6.30957365501672e-05, "steep": 0.015848932787775993,
+                             "minimum": 0.003981071710586548}
+
+
+def test_lr_find_equals_fastai_end_to_end():
+    from awdlstm.model import LanguageModel, lm_config
+
+    torch.manual_seed(0)
+    lm = LanguageModel(16, lm_config(emb_sz=16, n_hid=32, n_layers=2, drop_mult=0.3))
+    learn = Learner(lm, TorchLikeLoader(lm_batches(8)), TorchLikeLoader(lm_batches(2, seed=1)),
+                    cfg=TrainConfig(progress=False, precision="fp32"))
+    torch.manual_seed(1)
+    res = learn.lr_find(num_it=20, suggest_funcs=("valley", "steep", "minimum"), plot=False)
+    assert res.lrs == pytest.approx([1e-7 * 1e8 ** (i / 20) for i in range(20)], rel=1e-12)
+    torch.testing.assert_close(torch.tensor(res.losses), torch.tensor(FASTAI_LRFIND_LOSSES), rtol=1e-6, atol=1e-6)
+    assert res.suggestions == pytest.approx(FASTAI_LRFIND_SUGGESTIONS, rel=1e-6)
