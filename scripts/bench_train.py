@@ -1,6 +1,6 @@
 """Training-loop measurements (not a test): step time fp32 vs bf16 autocast, thread counts, bf16 perplexity.
 
-    PYTHONPATH=. python benchmarks/bench_train.py [--threads 1 2] [--steps 12] [--force-bf16]
+    python scripts/bench_train.py [--threads 1 2] [--steps 12] [--force-bf16]
 
 A small LanguageModel (emb 64, hid 256, 2 layers, vocab 2000, bs 32, sl 72) on random tokens. bf16 is only
 timed where the CPU has native bf16 (or with --force-bf16: emulated bf16 is very slow).
