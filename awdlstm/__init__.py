@@ -1,1 +1,28 @@
 """The AWD-LSTM network, its weights on disk, and the loops that train it (chapter 10, "Training a Text Classifier")."""
+from .checkpoint import load_encoder, load_model, save_encoder, save_model
+from .classifier import (
+    LinBnDrop,
+    PoolingLinearClassifier,
+    SentenceEncoder,
+    TextClassifier,
+    masked_concat_pool,
+)
+from .dropout import EmbeddingDropout, RNNDropout, WeightDropout, dropout_mask
+from .generate import decode_spec_tokens, decode_text, generate, generate_tokens
+from .lr_find import lr_find
+from .model import AWDLSTM, AWDLSTMConfig, LanguageModel, LinearDecoder, clas_config, lm_config
+from .optim import Adam
+from .pretrained import LoadedLM, from_fastai_state_dict, load_fastai_lm, match_embeds, read_itos_pickle
+from .schedule import OneCycle, even_mults
+from .train import FitInterrupted, Learner, NonFiniteLoss, TrainConfig
+from .train_checkpoint import set_seed
+
+__all__ = [
+    "AWDLSTM", "AWDLSTMConfig", "EmbeddingDropout", "LanguageModel", "LinBnDrop", "LinearDecoder", "LoadedLM",
+    "PoolingLinearClassifier", "RNNDropout", "SentenceEncoder", "TextClassifier", "WeightDropout", "clas_config",
+    "decode_spec_tokens", "decode_text", "dropout_mask", "from_fastai_state_dict", "generate", "generate_tokens",
+    "lm_config", "load_encoder", "load_fastai_lm", "load_model", "masked_concat_pool", "match_embeds",
+    "read_itos_pickle", "save_encoder", "save_model",
+    "Adam", "FitInterrupted", "Learner", "NonFiniteLoss", "OneCycle", "TrainConfig", "even_mults", "lr_find",
+    "set_seed",
+]

@@ -1,0 +1,195 @@
+"""Our checkpoint format: weights + JSON config + vocab list, never pickled objects.
+
+`save_model(model, "run/lm.pt", vocab)` writes two files, each atomically (temp file + os.replace):
+* `run/lm.pt`: `torch.save` of a flat `{name: tensor}` state dict (read back with `weights_only=True`);
+* `run/lm.json`: `{"format": "awdlstm", "version": 1, "kind": "language_model" | "classifier" | "encoder",
+  "vocab_sz", "config": {AWDLSTMConfig fields}, "classifier": {n_class, lin_ftrs, ps, bptt, max_len} | null,
+  "vocab": [token, ...] | null}`.
+`save_encoder` / `load_encoder` carry the AWD-LSTM encoder from the fine-tuned language model to the
+classifier (chapter 10, "Fine-Tuning the Language Model": `learn.save_encoder('finetuned')`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .classifier import TextClassifier
+from .model import AWDLSTM, AWDLSTMConfig, LanguageModel
+
+FORMAT, VERSION = "awdlstm", 1
+
+
+def meta_path(path: str | Path) -> Path:
+    """The JSON file beside a weights file: `lm.pt` -> `lm.json`."""
+    path = Path(path)
+    if path.suffix == ".json":
+        raise ValueError(f"{path}: give the weights file's path, not the .json beside it")
+    return path.with_suffix(".json")
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _itos(vocab) -> list[str] | None:
+    if vocab is None:
+        return None
+    itos = list(vocab.itos if hasattr(vocab, "itos") else vocab)
+    if not all(isinstance(t, str) for t in itos):
+        raise TypeError("vocab must be a list of strings or an object with .itos")
+    return itos
+
+
+def _write(path: str | Path, sd: dict[str, torch.Tensor], meta: dict) -> None:
+    path = Path(path)
+    mpath = meta_path(path)
+    weights = {k: v.detach().cpu() for k, v in sd.items()}  # tied weights stay one storage
+    _atomic_write(path, lambda f: torch.save(weights, f))
+    text = json.dumps({"format": FORMAT, "version": VERSION, **meta}, ensure_ascii=True, indent=1)
+    _atomic_write(mpath, lambda f: f.write(text.encode("ascii")))
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A `{name: tensor}` dict from a .pt/.pth file, loaded with `weights_only=True` (no code runs)."""
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path}: refused, it holds more than tensors (weights_only load: {e})") from None
+    if not isinstance(sd, dict):
+        raise ValueError(f"{path}: expected a state dict (a dict of tensors), got {type(sd).__name__}")
+    return sd
+
+
+def read_meta(path: str | Path, required: bool = True) -> dict | None:
+    """The JSON metadata beside a weights file (None if absent and not `required`)."""
+    mpath = meta_path(path)
+    if not mpath.exists():
+        if required:
+            raise FileNotFoundError(f"{mpath}: the config/vocab file that goes with {path} is missing")
+        return None
+    meta = json.loads(mpath.read_text(encoding="utf-8"))
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{mpath}: not an awdlstm checkpoint file")
+    if meta.get("version") != VERSION:
+        raise ValueError(f"{mpath}: checkpoint version {meta.get('version')}, this code reads {VERSION}")
+    return meta
+
+
+def _fill_tied(model: nn.Module, sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Fill in missing aliases of a tied embedding (fastai files may lack `encoder_dp.emb.weight`)."""
+    own = model.state_dict()
+    groups = [k for k in own if k.endswith("encoder.weight") or k.endswith("encoder_dp.emb.weight")
+              or (k == "decoder.decoder.weight" and getattr(getattr(model, "cfg", None), "tie_weights", False))]
+    src = next((k for k in groups if k in sd), None)
+    if src is None:
+        return sd
+    return {**{k: sd[src] for k in groups if k not in sd}, **sd}
+
+
+def load_by_name(model: nn.Module, sd: dict[str, torch.Tensor], source: str = "state dict") -> nn.Module:
+    """Load `sd` into `model` by key name; any missing or unexpected key or shape mismatch is a clear error."""
+    sd = _fill_tied(model, sd)
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in sd and sd[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = [f"{name}: {', '.join(items[:6])}{' ...' if len(items) > 6 else ''}"
+                 for name, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes))
+                 if items]
+        raise ValueError(f"{source} does not fit {type(model).__name__}; " + "; ".join(parts))
+    model.load_state_dict(sd)
+    return model
+
+
+def _awd_lstm(model: nn.Module) -> AWDLSTM:
+    if isinstance(model, AWDLSTM):
+        return model
+    if isinstance(model, LanguageModel):
+        return model.encoder
+    if isinstance(model, TextClassifier):
+        return model.encoder.module
+    raise TypeError(f"expected an AWDLSTM, LanguageModel or TextClassifier, got {type(model).__name__}")
+
+
+def save_encoder(model: nn.Module, path: str | Path, vocab=None) -> None:
+    """Save the AWD-LSTM encoder of `model` (fastai's `learn.save_encoder`), with its config and vocab."""
+    enc = _awd_lstm(model)
+    _write(path, enc.state_dict(), {"kind": "encoder", "vocab_sz": enc.vocab_sz, "config": enc.cfg.to_dict(),
+                                    "classifier": None, "vocab": _itos(vocab)})
+
+
+def load_encoder(model: nn.Module, path: str | Path, vocab=None) -> nn.Module:
+    """Load an encoder saved by `save_encoder` into `model`'s AWD-LSTM (fastai's `learn.load_encoder`).
+
+    The sizes must match; if `vocab` is given and a vocab was saved, they must be the same list.
+    The dropouts stay the model's own (a classifier keeps its `awd_lstm_clas_config` dropouts).
+    """
+    enc = _awd_lstm(model)
+    meta = read_meta(path)
+    saved = AWDLSTMConfig.from_dict(meta["config"])
+    for k in ("emb_sz", "n_hid", "n_layers", "pad_token"):
+        if getattr(saved, k) != getattr(enc.cfg, k):
+            raise ValueError(f"{path}: encoder {k}={getattr(saved, k)} but the model has {getattr(enc.cfg, k)}")
+    itos = _itos(vocab)
+    if itos is not None and meta.get("vocab") is not None and meta["vocab"] != itos:
+        raise ValueError(f"{path}: the encoder was saved with another vocab ({len(meta['vocab'])} tokens; "
+                         f"given {len(itos)}); use the language model's vocab for the classifier")
+    sd = read_weights(path)
+    if meta.get("kind") != "encoder":
+        prefix = {"language_model": "encoder.", "classifier": "encoder.module."}.get(meta.get("kind"), "")
+        sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    load_by_name(enc, sd, source=str(path))
+    return model
+
+
+def save_model(model: LanguageModel | TextClassifier, path: str | Path, vocab=None) -> None:
+    """Save a whole language model or classifier: weights + JSON config (+ the vocab list)."""
+    if isinstance(model, LanguageModel):
+        meta = {"kind": "language_model", "vocab_sz": model.encoder.vocab_sz, "classifier": None}
+    elif isinstance(model, TextClassifier):
+        enc = model.encoder
+        meta = {"kind": "classifier", "vocab_sz": enc.module.vocab_sz,
+                "classifier": {"n_class": model.n_class, "lin_ftrs": model.lin_ftrs, "ps": model.ps,
+                               "bptt": enc.bptt, "max_len": enc.max_len}}
+    else:
+        raise TypeError(f"save_model: expected LanguageModel or TextClassifier, got {type(model).__name__}")
+    _write(path, model.state_dict(), {**meta, "config": model.cfg.to_dict(), "vocab": _itos(vocab)})
+
+
+class LoadedModel(NamedTuple):
+    model: LanguageModel | TextClassifier
+    itos: list[str] | None
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Rebuild a model saved by `save_model` from its JSON config and load its weights by name."""
+    meta = read_meta(path)
+    cfg = AWDLSTMConfig.from_dict(meta["config"])
+    if meta["kind"] == "language_model":
+        model = LanguageModel(meta["vocab_sz"], cfg)
+    elif meta["kind"] == "classifier":
+        c = meta["classifier"]
+        model = TextClassifier(meta["vocab_sz"], c["n_class"], cfg, lin_ftrs=c["lin_ftrs"], ps=c["ps"],
+                               bptt=c["bptt"], max_len=c["max_len"])
+    else:
+        raise ValueError(f"{path}: holds an {meta['kind']!r}; use load_encoder to load an encoder into a model")
+    load_by_name(model, read_weights(path), source=str(path))
+    return LoadedModel(model, meta.get("vocab"))

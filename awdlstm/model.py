@@ -1,0 +1,223 @@
+"""The AWD-LSTM encoder and the language model of chapter 10 ("Our Language Model from Scratch" onwards).
+
+    tokens (bs, sl) -> Embedding + EmbeddingDropout -> RNNDropout (input_p)
+        -> n_layers x [LSTM with WeightDropout -> RNNDropout (hidden_p), not after the last layer]
+        -> (bs, sl, emb_sz)                                   # AWDLSTM, the part a classifier reuses
+        -> RNNDropout (output_p) -> Linear tied to the embedding -> logits (bs, sl, vocab_sz)   # LinearDecoder
+
+Equal to fastai 2.8's `AWD_LSTM` / `LinearDecoder` / `get_language_model` given the same weights
+(tests/test_model.py); built in the same order, so `torch.manual_seed(s)` even gives fastai's initial weights.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from .dropout import EmbeddingDropout, RNNDropout, WeightDropout
+
+Hidden = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (h, c), each (1, bs, n_out_of_layer)
+
+
+@dataclass
+class AWDLSTMConfig:
+    """Sizes and dropouts of an AWD-LSTM. The defaults are fastai's `awd_lstm_lm_config`.
+
+    The effective dropout probabilities are the `*_p` fields times `drop_mult` (fastai's `drop_mult`
+    argument of `language_model_learner` / `text_classifier_learner`); see `dropouts()`.
+    """
+
+    emb_sz: int = 400
+    n_hid: int = 1152
+    n_layers: int = 3
+    pad_token: int = 1
+    hidden_p: float = 0.15
+    input_p: float = 0.25
+    embed_p: float = 0.02
+    weight_p: float = 0.2
+    output_p: float = 0.1
+    tie_weights: bool = True
+    out_bias: bool = True
+    drop_mult: float = 1.0
+
+    def __post_init__(self):
+        for name in ("emb_sz", "n_hid", "n_layers"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"AWDLSTMConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name, p in self.dropouts().items():
+            if not 0.0 <= p < 1.0:
+                raise ValueError(f"AWDLSTMConfig.{name} * drop_mult must be in [0, 1), got {p}")
+
+    def dropouts(self) -> dict[str, float]:
+        """The dropout probabilities actually used: each `*_p` times `drop_mult`, as fastai computes them."""
+        return {f.name: getattr(self, f.name) * self.drop_mult for f in fields(self) if f.name.endswith("_p")}
+
+    def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (saved beside the weights)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AWDLSTMConfig:
+        """Rebuild a config saved by `to_dict`; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"AWDLSTMConfig: unknown keys {sorted(unknown)}")
+        return cls(**d)
+
+
+CLAS_DROPOUTS = dict(output_p=0.4, hidden_p=0.3, input_p=0.4, embed_p=0.05, weight_p=0.5)
+
+
+def lm_config(**kw) -> AWDLSTMConfig:
+    """fastai's `awd_lstm_lm_config` (language model), with any field overridden by `kw`."""
+    return AWDLSTMConfig(**kw)
+
+
+def clas_config(**kw) -> AWDLSTMConfig:
+    """fastai's `awd_lstm_clas_config` (classifier encoder), with any field overridden by `kw`."""
+    return AWDLSTMConfig(**{**CLAS_DROPOUTS, **kw})
+
+
+class AWDLSTM(nn.Module):
+    """The AWD-LSTM encoder (the book's `AWD_LSTM`): embedding, stacked LSTMs, and their four dropouts.
+
+    The hidden state is kept between calls, detached (truncated backpropagation through time), until
+    `reset()`. A call with another batch size pads the kept state with zero rows or slices it, as fastai does.
+    """
+
+    initrange = 0.1
+
+    def __init__(self, vocab_sz: int, cfg: AWDLSTMConfig | None = None):
+        super().__init__()
+        cfg = cfg if cfg is not None else AWDLSTMConfig()
+        ps = cfg.dropouts()
+        self.cfg, self.vocab_sz = cfg, vocab_sz
+        self.emb_sz, self.n_hid, self.n_layers, self.pad_token = cfg.emb_sz, cfg.n_hid, cfg.n_layers, cfg.pad_token
+        # Construction order = fastai's, so the same seed gives the same initial weights.
+        self.encoder = nn.Embedding(vocab_sz, cfg.emb_sz, padding_idx=cfg.pad_token)
+        self.encoder_dp = EmbeddingDropout(self.encoder, ps["embed_p"])
+        self.rnns = nn.ModuleList([
+            WeightDropout(nn.LSTM(self._n_in(i), self._n_out(i), 1, batch_first=True), ps["weight_p"])
+            for i in range(cfg.n_layers)
+        ])
+        with torch.no_grad():
+            self.encoder.weight.uniform_(-self.initrange, self.initrange)  # padding row included, like fastai
+        self.input_dp = RNNDropout(ps["input_p"])
+        self.hidden_dps = nn.ModuleList([RNNDropout(ps["hidden_p"]) for _ in range(cfg.n_layers)])
+        self.hidden: Hidden | None = None  # None = zeros at the next call
+
+    def _n_in(self, i: int) -> int:
+        return self.emb_sz if i == 0 else self.n_hid
+
+    def _n_out(self, i: int) -> int:
+        return self.emb_sz if i == self.n_layers - 1 else self.n_hid  # last layer feeds the tied decoder
+
+    def reset(self) -> None:
+        """Forget the hidden state: the next call starts from zeros (fastai's `reset`)."""
+        self.hidden = None
+
+    def _hidden_for(self, x: torch.Tensor) -> Hidden:
+        """The kept state resized to x's batch (zero rows added, or rows sliced off), on x's device."""
+        bs, dtype = x.size(0), self.encoder.weight.dtype
+        hidden = []
+        for i in range(self.n_layers):
+            if self.hidden is None:
+                z = torch.zeros(1, bs, self._n_out(i), device=x.device, dtype=dtype)
+                hidden.append((z, z))
+                continue
+            hc = []
+            for t in self.hidden[i]:
+                t = t.to(x.device)
+                if t.size(1) < bs:
+                    t = torch.cat([t, t.new_zeros(1, bs - t.size(1), t.size(2))], dim=1)
+                elif t.size(1) > bs:
+                    t = t[:, :bs].contiguous()
+                hc.append(t)
+            hidden.append((hc[0], hc[1]))
+        return hidden
+
+    def forward(self, x: torch.Tensor, return_all: bool = False):
+        """Tokens (bs, sl) int64 -> last layer's output (bs, sl, emb_sz).
+
+        With `return_all=True` also returns the per-layer LSTM outputs and the outputs after each
+        hidden dropout (the last layer's entry is its raw output), as two lists.
+        """
+        if x.dim() != 2:
+            raise ValueError(f"AWDLSTM expects token ids of shape (bs, seq_len), got {tuple(x.shape)}")
+        hidden = self._hidden_for(x)
+        out = self.input_dp(self.encoder_dp(x))  # (bs, sl, emb_sz)
+        new_hidden, raw_outs, outs = [], [], []
+        for i, (rnn, hid_dp) in enumerate(zip(self.rnns, self.hidden_dps, strict=True)):
+            out, (h, c) = rnn(out, hidden[i])  # (bs, sl, n_out(i)); h, c (1, bs, n_out(i))
+            new_hidden.append((h.detach().to(hidden[i][0].dtype), c.detach().to(hidden[i][1].dtype)))
+            raw_outs.append(out)
+            if i != self.n_layers - 1:
+                out = hid_dp(out)
+            outs.append(out)
+        self.hidden = new_hidden
+        return (out, raw_outs, outs) if return_all else out
+
+    def layer_params(self, i: int) -> list[nn.Parameter]:
+        """LSTM layer `i`'s parameters in fastai's order (raw hidden weight first, as `WeightDropout` lists it)."""
+        m = self.rnns[i].module
+        first = [getattr(m, n) for n in self.rnns[i].layer_names]
+        return first + [p for p in m.parameters() if all(p is not q for q in first)]
+
+
+class LinearDecoder(nn.Module):
+    """The language model's head: output dropout, then a linear layer tied to the embedding (`LinearDecoder`)."""
+
+    initrange = 0.1
+
+    def __init__(self, n_out: int, n_hid: int, output_p: float = 0.1, tie_encoder: nn.Embedding | None = None,
+                 bias: bool = True):
+        super().__init__()
+        self.decoder = nn.Linear(n_hid, n_out, bias=bias)
+        with torch.no_grad():
+            self.decoder.weight.uniform_(-self.initrange, self.initrange)
+            if bias:
+                self.decoder.bias.zero_()
+        self.output_dp = RNNDropout(output_p)
+        if tie_encoder is not None:
+            self.decoder.weight = tie_encoder.weight  # weight tying: one matrix for input and output words
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (bs, sl, n_hid) -> (logits (bs, sl, n_out), x, dropped x)."""
+        dropped = self.output_dp(x)
+        return self.decoder(dropped), x, dropped
+
+
+class LanguageModel(nn.Module):
+    """AWD-LSTM language model: `AWDLSTM` encoder + `LinearDecoder` (fastai's `get_language_model`).
+
+    forward(x (bs, sl)) -> (logits (bs, sl, vocab_sz), raw_out, dropped_out), the last two (bs, sl, emb_sz)
+    being the last layer's output before and after the output dropout: what AR and TAR need.
+    """
+
+    def __init__(self, vocab_sz: int, cfg: AWDLSTMConfig | None = None):
+        super().__init__()
+        cfg = cfg if cfg is not None else lm_config()
+        self.cfg = cfg
+        self.encoder = AWDLSTM(vocab_sz, cfg)
+        tie = self.encoder.encoder if cfg.tie_weights else None
+        self.decoder = LinearDecoder(vocab_sz, cfg.emb_sz, cfg.dropouts()["output_p"], tie_encoder=tie,
+                                     bias=cfg.out_bias)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tokens (bs, sl) -> (logits (bs, sl, vocab_sz), raw_out (bs, sl, emb_sz), dropped_out (bs, sl, emb_sz))."""
+        return self.decoder(self.encoder(x))
+
+    def reset(self) -> None:
+        """Zero the encoder's hidden state (start of a new text)."""
+        self.encoder.reset()
+
+    def param_groups(self) -> list[list[nn.Parameter]]:
+        """fastai's `awd_lstm_lm_split`: one group per LSTM layer, then embedding + decoder (tied weight once)."""
+        groups = [self.encoder.layer_params(i) for i in range(self.encoder.n_layers)]
+        last: list[nn.Parameter] = []
+        for p in [*self.encoder.encoder.parameters(), *self.decoder.parameters()]:
+            if all(p is not q for q in last):
+                last.append(p)
+        return groups + [last]

@@ -1,0 +1,119 @@
+"""The language-model batcher: fastai's LMDataLoader (chapter 10, "Putting Our Texts into Batches for a Language Model").
+
+Each epoch the documents are put in a (shuffled) order and concatenated into one stream of ids, and that
+stream is cut into `bs` contiguous mini-streams, one per row of the batch. Batch k+1 continues every row
+exactly where batch k stopped, so the model's hidden state can be carried from one batch to the next.
+
+The stream is never built: a batch is gathered straight from one flat id array. For each position of the
+batch we find its document with a binary search over the cumulative lengths of the epoch's document order,
+so a batch costs O(bs * seq_len * log(n_docs)) whatever the corpus size, and memory stays one id array
+plus a few arrays of one number per document.
+
+    >>> dl = LMLoader([[1, 2, 3, 4, 5], [6, 7, 8, 9]], bs=2, seq_len=3, shuffle=False)
+    >>> x, y = next(iter(dl))
+    >>> x.tolist(), y.tolist()
+    ([[1, 2, 3], [5, 6, 7]], [[2, 3, 4], [6, 7, 8]])
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+Docs = Sequence[Sequence[int]] | tuple[np.ndarray, np.ndarray]
+
+
+def flatten_docs(docs: Docs) -> tuple[np.ndarray, np.ndarray]:
+    """Turn `docs` into one flat id array and document offsets (doc i is `ids[offsets[i]:offsets[i+1]]`).
+
+    `docs` is either a list of int sequences (lists, numpy arrays or tensors) or an `(ids, offsets)` pair
+    as returned by `tokenizers.corpus.numericalize_all`; the pair is used as is (no copy).
+    """
+    if isinstance(docs, tuple) and len(docs) == 2 and isinstance(docs[0], np.ndarray | torch.Tensor) \
+            and isinstance(docs[1], np.ndarray | torch.Tensor) and np.ndim(docs[1]) == 1 and np.ndim(docs[0]) == 1:
+        ids, offsets = (np.asarray(a) if isinstance(a, np.ndarray) else a.numpy() for a in docs)
+        if not np.issubdtype(ids.dtype, np.integer) or not np.issubdtype(offsets.dtype, np.integer):
+            raise TypeError(f"(ids, offsets) must be integer arrays, got {ids.dtype} and {offsets.dtype}")
+        if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids) or np.any(np.diff(offsets) < 0):
+            raise ValueError("offsets must start at 0, never decrease and end at len(ids) "
+                             f"(got len(ids)={len(ids)}, offsets[0]={offsets[:1]}, offsets[-1]={offsets[-1:]})")
+        return ids, offsets.astype(np.int64, copy=False)
+    parts = [np.asarray(d.cpu() if isinstance(d, torch.Tensor) else d, dtype=np.int64).reshape(-1) for d in docs]
+    lens = np.array([len(p) for p in parts], dtype=np.int64)
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return ids, offsets
+
+
+class LMLoader:
+    """fastai's `LMDataLoader`: (x, y) batches of shape (bs, seq_len) for language modelling, y = x shifted by one.
+
+    With `shuffle=False` the batches equal fastai's `LMDataLoader(docs, bs, seq_len, shuffle=False)`:
+    `bl = ((n_tokens - 1) // bs * bs) // bs` tokens per row, row r of batch b is
+    `stream[r*bl + b*seq_len :][:sl]` (`sl = seq_len`, or what is left for the last, shorter batch), and the
+    tokens after `bs*bl + 1` are dropped. With `shuffle=True` the order of the documents (never the words inside
+    them) changes every epoch: epoch e uses `epoch_order(e)`, reproducible from `seed` (drawn from torch's
+    global generator when None, so `torch.manual_seed` fixes it). Each `iter()` runs the current epoch and then
+    moves to the next one; `set_epoch(n)` picks the epoch explicitly. `backwards=True` reverses every document.
+    """
+
+    def __init__(self, docs: Docs, bs: int = 64, seq_len: int = 72, shuffle: bool = True,
+                 backwards: bool = False, seed: int | None = None):
+        if bs < 1 or seq_len < 1:
+            raise ValueError(f"bs and seq_len must be >= 1, got bs={bs}, seq_len={seq_len}")
+        self.ids, self.offsets = flatten_docs(docs)
+        self.lens = np.diff(self.offsets)                     # (n_docs,)
+        self.bs, self.seq_len, self.shuffle, self.backwards = bs, seq_len, shuffle, backwards
+        self.n_tokens = int(self.offsets[-1])
+        corpus = (self.n_tokens - 1) // bs * bs               # -1 leaves room for the last target
+        self.bl = corpus // bs                                # length of each of the bs mini-streams
+        if self.bl < 1:
+            raise ValueError(f"corpus of {self.n_tokens} tokens is too small for bs={bs}: "
+                             f"need at least bs + 1 = {bs + 1} tokens")
+        self.n_batches = self.bl // seq_len + int(self.bl % seq_len != 0)
+        self.last_len = self.bl - (self.n_batches - 1) * seq_len
+        self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
+        self.epoch = 0
+        self._starts = np.arange(bs, dtype=np.int64) * self.bl    # (bs,) first stream position of each row
+
+    def __len__(self) -> int:
+        """Number of batches per epoch (fastai's `len(dl)`)."""
+        return self.n_batches
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch the next `iter()` runs (its document order is `epoch_order(epoch)`)."""
+        self.epoch = int(epoch)
+
+    def epoch_order(self, epoch: int | None = None) -> np.ndarray:
+        """The order in which documents are concatenated in `epoch` (identity when `shuffle=False`)."""
+        epoch = self.epoch if epoch is None else epoch
+        if not self.shuffle:
+            return np.arange(len(self.lens))
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.lens))
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = self.epoch_order()
+        self.epoch += 1
+        # cum[k] = stream position where the k-th document of this epoch starts; cum[-1] = n_tokens
+        cum = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(self.lens[order], out=cum[1:])
+        for b in range(self.n_batches):
+            yield self._batch(b, order, cum)
+
+    def _batch(self, b: int, order: np.ndarray, cum: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        sl = self.last_len if b == self.n_batches - 1 else self.seq_len
+        pos = self._starts[:, None] + b * self.seq_len + np.arange(sl + 1)   # (bs, sl+1) stream positions
+        k = np.searchsorted(cum, pos, side="right") - 1                      # (bs, sl+1) index into order
+        doc = order[k]
+        within = pos - cum[k]                                                # offset inside that document
+        if self.backwards:
+            src = self.offsets[doc + 1] - 1 - within
+        else:
+            src = self.offsets[doc] + within
+        txt = torch.from_numpy(self.ids[src].astype(np.int64, copy=False))  # (bs, sl+1)
+        return txt[:, :-1].contiguous(), txt[:, 1:].contiguous()              # x, y: (bs, sl)
+
+
+LMDataLoader = LMLoader  # the book's name

