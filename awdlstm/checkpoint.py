@@ -11,14 +11,14 @@ classifier (chapter 10, "Fine-Tuning the Language Model": `learn.save_encoder('f
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import nn
+
+from tokenizers.atomic import atomic_write
 
 from .classifier import TextClassifier
 from .model import AWDLSTM, AWDLSTMConfig, LanguageModel
@@ -35,16 +35,8 @@ def meta_path(path: str | Path) -> Path:
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as f:
+        write(f)
 
 
 def _itos(vocab) -> list[str] | None:

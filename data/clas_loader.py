@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from tokenizers.atomic import write_json
 
 from .lm_loader import Docs, flatten_docs
 
@@ -101,12 +101,7 @@ class LabelVocab:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the labels as JSON, atomically (temp file + os.replace)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"labels": self.itos}, f)
-        os.replace(tmp, path)
+        write_json(path, {"labels": self.itos})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> LabelVocab:

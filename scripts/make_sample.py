@@ -9,11 +9,10 @@ among the rows of its source in the full CSV, so the split rule stays testable o
 """
 import argparse
 import csv
-import os
-import tempfile
 from pathlib import Path
 
 from data.sources import SAMPLE_CSV, is_imdb_valid, read_movie_reviews
+from tokenizers.atomic import atomic_write
 
 
 def evenly(items: list, k: int) -> list:
@@ -36,14 +35,11 @@ def main() -> None:
         picked += evenly([r for r in rows if r.source == "rotten_tomatoes" and r.label == label], 50)
     picked.sort(key=lambda r: (r.source != "imdb", r.index))  # file order: IMDb first, then RT
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+    with atomic_write(out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["text", "label", "source", "index"])
         for r in picked:
             w.writerow([r.text, r.label, r.source, r.index])
-    os.replace(tmp, out)
     print(f"wrote {len(picked)} rows, {out.stat().st_size:,} bytes to {out}")
 
 

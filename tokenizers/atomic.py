@@ -18,7 +18,8 @@ from typing import IO
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None,
+                 newline: str | None = None) -> Iterator[IO]:
     """``with atomic_write("out.json", "w") as f: f.write(...)``: ``path`` appears only when the block succeeds."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write supports modes 'w' and 'wb', got {mode!r}")
@@ -26,7 +27,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode, encoding=encoding or ("utf-8" if mode == "w" else None)) as f:
+        text = mode == "w"
+        with os.fdopen(fd, mode, encoding=encoding or ("utf-8" if text else None), newline=newline) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
