@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -102,24 +103,18 @@ def _tokenize_chunk(args: tuple[list[str], Sequence[Rule] | None, Tokenizer]) ->
     """Worker: tokenize a chunk of texts into (chunk-local types in first-seen order, int32 ids, lengths)."""
     texts, rules, tok = args
     index: dict[str, int] = {}
-    ids: list[int] = []
+    ids = array("i")
     lengths = []
     for text in texts:
         tokens = tok(apply_rules(text, rules))
-        for t in set(tokens).difference(index):  # new types, numbered in any order for now
+        new = set(tokens).difference(index)
+        for t in sorted(new, key=tokens.index):  # number new types in the order they first appear
             index[t] = len(index)
         ids.extend(map(index.__getitem__, tokens))  # C speed: no Python code per token
         lengths.append(len(tokens))
-    ids = np.array(ids, dtype=np.int32)
-    # Renumber the types in the order of their first occurrence (fastai's Counter order), ...
-    _, first = np.unique(ids, return_index=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty(len(order), dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    types = list(index)
-    types = [replace_space(types[i]) for i in order.tolist()]
-    ids = rank[ids]
-    # ... and apply replace_space per type; should '▁' in the text make two types equal, merge them.
+    ids = np.frombuffer(ids, dtype=np.int32) if len(ids) else np.zeros(0, dtype=np.int32)
+    # replace_space per type, not per token; should a '▁' typed in a text make two types equal, merge them.
+    types = [replace_space(t) for t in index]
     if len(set(types)) < len(types):
         merged = {t: None for t in types}
         to_merged = {t: i for i, t in enumerate(merged)}
