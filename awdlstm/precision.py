@@ -1,0 +1,64 @@
+"""Mixed precision: which autocast (if any) a run uses, chosen by `precision` = 'auto'|'fp32'|'bf16'|'fp16'.
+
+* CUDA: bf16 autocast where the GPU supports it, else fp16 autocast with a `GradScaler`.
+* CPU: bf16 autocast only where the CPU has native bf16 matrix units (AVX512-BF16 / AMX, as oneDNN reports
+  them); without them bf16 is emulated and far slower than fp32 (and oneDNN's LSTM rejects it), so 'auto'
+  picks fp32 and an explicit 'bf16' is refused with a clear message.
+The weights, the optimizer, the loss, AR/TAR and the metrics always stay in fp32; token ids stay integers.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when this CPU computes bf16 matrix products natively (oneDNN's bf16 support check)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The resolved choice: `dtype` for autocast (None = fp32) and whether a `GradScaler` is needed."""
+
+    name: str
+    device_type: str
+    dtype: torch.dtype | None
+    use_scaler: bool
+
+    def autocast(self):
+        """Context manager for the forward pass (a no-op in fp32)."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+
+def resolve_precision(precision: str, device: torch.device) -> Precision:
+    """Turn 'auto'|'fp32'|'bf16'|'fp16' and a device into a `Precision`."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    kind = device.type
+    if precision == "auto":
+        if kind == "cuda":
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        elif kind == "cpu" and cpu_has_fast_bf16():
+            precision = "bf16"
+        else:
+            precision = "fp32"
+    if precision == "fp32":
+        return Precision("fp32", kind, None, False)
+    if precision == "bf16":
+        if kind == "cpu" and not cpu_has_fast_bf16():
+            raise ValueError("precision 'bf16' on this CPU: it has no native bf16 (oneDNN reports none), where "
+                             "bf16 is emulated (~100x slower) and oneDNN's LSTM refuses it; use 'fp32' or 'auto'")
+        return Precision("bf16", kind, torch.bfloat16, False)
+    if kind != "cuda":
+        raise ValueError(f"precision 'fp16' needs a CUDA device (got {kind}); use 'bf16' or 'fp32'")
+    return Precision("fp16", kind, torch.float16, True)

@@ -1,0 +1,328 @@
+"""The training loop of ULMFiT (fastai book, chapter 10): `Learner.fit_one_cycle`, `freeze_to`, `lr_find`.
+
+One readable loop serves the language model and the classifier. Per batch:
+
+    logits, raw_out, out = model(x)                    # (bs, sl, vocab) or (bs, n_class); (bs, sl, emb) twice
+    loss = cross_entropy(logits, y)                    # flattened for the LM, in fp32
+    loss + alpha * AR(out) + beta * TAR(raw_out)       # activation regularisation, training only
+    backward, optional gradient clipping, Adam step with the 1cycle lr and momentum of this batch
+
+and per epoch: reset the hidden state, train, reset, validate, print fastai's table row, save the history
+and a checkpoint (`run_dir/last.pt`) from which an interrupted fit resumes bit for bit.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from awdlstm.optim import Adam, norm_bias_params
+from awdlstm.precision import resolve_precision
+from awdlstm.report import EpochTable, format_time, plot_history, write_history
+from awdlstm.schedule import OneCycle, group_lrs
+from awdlstm.train_checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, set_seed
+
+METRICS = ("accuracy", "perplexity")
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters; the defaults are fastai's `TextLearner` ones (book, chapter 10)."""
+
+    moms: tuple[float, float, float] = (0.8, 0.7, 0.8)  # 1cycle momentum (Learner default: 0.95, 0.85, 0.95)
+    wd: float = 0.01  # decoupled weight decay
+    sqr_mom: float = 0.99
+    eps: float = 1e-5
+    alpha: float = 2.0  # AR: alpha * mean(dropped_out**2)
+    beta: float = 1.0  # TAR: beta * mean((raw_out[:, 1:] - raw_out[:, :-1])**2)
+    clip: float | None = None  # max gradient norm, None = no clipping (fastai's text learners do not clip)
+    div: float = 25.0
+    div_final: float = 1e5
+    pct_start: float = 0.25
+    wd_bn_bias: bool = False  # decay biases and norm layers too?
+    train_bn: bool = True  # norm layers train even in frozen groups
+    precision: str = "auto"  # 'auto' | 'fp32' | 'bf16' | 'fp16'
+    max_bad_steps: int = 10  # stop after this many consecutive non-finite losses
+    seed: int | None = None
+    deterministic: bool = False  # deterministic CUDA kernels
+    progress: bool = True  # tqdm bars inside epochs
+    save_every_epoch: bool = True  # run_dir/last.pt after each epoch (needs a run_dir)
+
+
+class FitInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a fit, after the state was saved; the message says where and how to resume."""
+
+
+class NonFiniteLoss(RuntimeError):
+    """Too many consecutive NaN/inf losses; the last good checkpoint was kept."""
+
+
+class SmoothLoss:
+    """fastai's `train_loss`: exponential moving average of the batch losses (beta 0.98), bias-corrected."""
+
+    def __init__(self, beta: float = 0.98):
+        self.beta, self.count, self.val = beta, 0, 0.0
+
+    def add(self, loss: float) -> float:
+        """Add one batch loss and return the smoothed value."""
+        self.count += 1
+        self.val = self.beta * self.val + (1 - self.beta) * loss
+        return self.value
+
+    @property
+    def value(self) -> float:
+        return self.val / (1 - self.beta**self.count) if self.count else math.nan
+
+
+def ar_tar(raw_out: torch.Tensor, out: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
+    """Activation regularisation (AR, on the dropped-out output) + temporal AR (TAR, on the raw output).
+
+    As fastai's `RNNRegularizer`: means over all elements, in fp32; TAR is skipped when the *batch* dim is 1.
+    """
+    reg = out.new_zeros((), dtype=torch.float32)
+    if alpha:
+        reg = reg + alpha * out.float().pow(2).mean()
+    if beta and raw_out.shape[0] > 1:
+        reg = reg + beta * (raw_out[:, 1:] - raw_out[:, :-1]).float().pow(2).mean()
+    return reg
+
+
+def flat_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over all positions, in fp32: logits (..., n_out), targets (...) (fastai's CrossEntropyLossFlat)."""
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+class Learner:
+    """A model, its data, its optimizer and a run folder: the book's `Learner` without callbacks.
+
+    `model` follows awdlstm's API: `model(x) -> (logits, raw_out, out)`, `.reset()`, `.param_groups()`.
+    `train_dl` / `valid_dl` are re-iterable collections of `(x, y)` batches with a `len()`.
+    `metrics` is a subset of ('accuracy', 'perplexity'): the LM uses both, the classifier accuracy.
+    """
+
+    def __init__(self, model: nn.Module, train_dl: Iterable, valid_dl: Iterable | None = None,
+                 run_dir: str | Path | None = None, metrics: Sequence[str] = METRICS,
+                 cfg: TrainConfig | None = None, device: str | torch.device | None = None):
+        self.cfg = cfg or TrainConfig()
+        bad = [m for m in metrics if m not in METRICS]
+        if bad:
+            raise ValueError(f"unknown metrics {bad}; choose from {METRICS}")
+        if self.cfg.seed is not None:
+            set_seed(self.cfg.seed, self.cfg.deterministic)
+        self.device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = model.to(self.device)
+        self.train_dl, self.valid_dl, self.metrics = train_dl, valid_dl, list(metrics)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.precision = resolve_precision(self.cfg.precision, self.device)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision.use_scaler else None
+        groups = model.param_groups()
+        self.opt = Adam(groups, lr=1e-3, sqr_mom=self.cfg.sqr_mom, eps=self.cfg.eps, wd=self.cfg.wd,
+                        no_wd=[] if self.cfg.wd_bn_bias else norm_bias_params(model),
+                        train_always=norm_bias_params(model, with_bias=False) if self.cfg.train_bn else [])
+        self.history: list[dict] = []  # one row per epoch, all fits
+        self.batches: dict[str, list] = {"iter": [], "loss": [], "lr": []}  # per training batch, all fits
+        self.n_fits, self.bad_steps = 0, 0
+        self.smooth = SmoothLoss()
+
+    # --- freezing (the book's gradual unfreezing) ---------------------------------------------------
+    def freeze_to(self, n: int) -> None:
+        """Train only the parameter groups from `n` on (`-2`: the last two); clears the optimizer state."""
+        self.opt.freeze_to(n)
+
+    def freeze(self) -> None:
+        """Train only the last parameter group (the decoder / the classifier head)."""
+        if len(self.opt.groups) < 2:
+            raise ValueError("freeze needs a model with at least two parameter groups")
+        self.freeze_to(-1)
+
+    def unfreeze(self) -> None:
+        """Train every parameter group."""
+        self.freeze_to(0)
+
+    # --- one batch ----------------------------------------------------------------------------------
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Forward, loss (+AR/TAR), backward, clip, step with the current hypers. Returns the plain loss."""
+        x, y = self._to_device(x, y)
+        with self.precision.autocast():
+            logits, raw_out, out = self.model(x)
+        loss = flat_cross_entropy(logits, y)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            self.opt.zero_grad()
+            self.bad_steps += 1
+            warnings.warn(f"non-finite loss ({loss_value}); step skipped ({self.bad_steps} in a row)", stacklevel=2)
+            if self.bad_steps >= self.cfg.max_bad_steps:
+                last = self.run_dir / "last.pt" if self.run_dir else None
+                raise NonFiniteLoss(f"{self.bad_steps} consecutive non-finite losses: training stopped. "
+                                    f"Last good checkpoint: {last if last and last.exists() else 'none'}. "
+                                    "Try a lower learning rate, gradient clipping (clip=...) or precision='fp32'.")
+            return loss_value
+        self.bad_steps = 0
+        loss_grad = loss + ar_tar(raw_out, out, self.cfg.alpha, self.cfg.beta)
+        if self.scaler is not None:
+            self.scaler.scale(loss_grad).backward()
+            if self.cfg.clip is not None:
+                self.scaler.unscale_(self.opt)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss_grad.backward()
+            if self.cfg.clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+            self.opt.step()
+        self.opt.zero_grad()
+        return loss_value
+
+    @torch.no_grad()
+    def validate(self, dl: Iterable | None = None) -> dict[str, float]:
+        """Validation loss and metrics, averaged over batches weighted by batch size (as fastai's AvgLoss)."""
+        dl = self.valid_dl if dl is None else dl
+        self.model.eval()
+        self.model.reset()
+        total_loss = total_acc = 0.0
+        count = 0
+        for x, y in tqdm(dl, total=_len_or_none(dl), leave=False, disable=not self.cfg.progress, desc="valid"):
+            x, y = self._to_device(x, y)
+            with self.precision.autocast():
+                logits = self.model(x)[0]
+            bs = y.shape[0]
+            total_loss += flat_cross_entropy(logits, y).item() * bs
+            total_acc += (logits.argmax(-1) == y).float().mean().item() * bs
+            count += bs
+        if count == 0:
+            raise ValueError("the validation data yielded no batches")
+        res = {"valid_loss": total_loss / count}
+        if "accuracy" in self.metrics:
+            res["accuracy"] = total_acc / count
+        if "perplexity" in self.metrics:
+            res["perplexity"] = math.exp(res["valid_loss"])
+        return res
+
+    # --- fit_one_cycle ------------------------------------------------------------------------------
+    def fit_one_cycle(self, n_epoch: int, lr_max: float | slice | Sequence[float], start_epoch: int = 0,
+                      moms: tuple[float, float, float] | None = None) -> list[dict]:
+        """Train `n_epoch` epochs with the 1cycle policy (book ch. 5); `lr_max` may be `slice(lo, hi)`.
+
+        `start_epoch` skips the epochs already done (resume: see `resume`). Returns this fit's rows.
+        """
+        n_iter = _len_or_none(self.train_dl)
+        if not n_iter:
+            raise ValueError("train_dl needs a len() > 0 (the 1cycle schedule is laid out over the batches)")
+        if not 0 <= start_epoch <= n_epoch:
+            raise ValueError(f"start_epoch={start_epoch} outside [0, n_epoch={n_epoch}]")
+        lr_max = group_lrs(lr_max, len(self.opt.groups))
+        sched = OneCycle(lr_max, self.cfg.div, self.cfg.div_final, self.cfg.pct_start, moms or self.cfg.moms)
+        if start_epoch == 0:
+            self.n_fits += 1
+            self.smooth = SmoothLoss()
+        fit = {"fit": self.n_fits, "n_epoch": n_epoch, "lr_max": lr_max, "moms": list(sched.moms)}
+        names = ["epoch", "train_loss"] + (["valid_loss"] + self.metrics if self.valid_dl is not None else [])
+        table = EpochTable(names + ["time"], printer=tqdm.write if self.cfg.progress else print)
+        rows = []
+        try:
+            for epoch in range(start_epoch, n_epoch):
+                start = time.time()
+                self.model.train()
+                self.model.reset()
+                bar = tqdm(self.train_dl, total=n_iter, leave=False, disable=not self.cfg.progress,
+                           desc=f"epoch {epoch}")
+                pcts = OneCycle.pct_train(epoch, n_epoch, n_iter)  # fastai's progress of each batch
+                for i, ((x, y), pct) in enumerate(zip(bar, pcts, strict=False)):  # len(train_dl) batches
+                    lrs, mom = sched.lrs_moms(pct)
+                    self.opt.set_hyper("lr", lrs)
+                    self.opt.set_hyper("mom", mom)
+                    loss = self.smooth.add(self.train_batch(x, y))
+                    self.batches["iter"].append(len(self.batches["iter"]))
+                    self.batches["loss"].append(loss)
+                    self.batches["lr"].append(lrs[-1])
+                    if i % 10 == 0:
+                        bar.set_postfix(loss=f"{loss:.4f}")
+                row = {"fit": self.n_fits, "epoch": epoch, "train_loss": self.smooth.value}
+                if self.valid_dl is not None:
+                    row.update(self.validate())
+                row["time"] = time.time() - start
+                row["iter"] = len(self.batches["iter"]) - 1
+                table.row([row[n] for n in names] + [format_time(row["time"])])
+                rows.append(row)
+                self.history.append(row)
+                if self.run_dir is not None:
+                    write_history(self.run_dir, self.history, self.batches)
+                    if self.cfg.save_every_epoch:
+                        self.save(self.run_dir / "last.pt", fit={**fit, "epoch": epoch + 1})
+        except KeyboardInterrupt as e:
+            self._on_interrupt(e, fit)
+        finally:
+            self.model.reset()
+        if self.run_dir is not None:
+            plot_history(self.run_dir, self.history, self.batches)
+        return rows
+
+    def _on_interrupt(self, e: KeyboardInterrupt, fit: dict) -> None:
+        if self.run_dir is None or isinstance(e, FitInterrupted):
+            raise e
+        path = self.save(self.run_dir / "interrupted.pt", fit={**fit, "epoch": None})
+        last = self.run_dir / "last.pt"
+        msg = (f"Interrupted: weights saved to {path}. "
+               + (f"Resume the fit from its last completed epoch with learner.resume('{last}')."
+                  if last.exists() else "No epoch of this run was completed."))
+        tqdm.write(msg)
+        raise FitInterrupted(msg) from None
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def save(self, path: str | Path, fit: dict | None = None) -> Path:
+        """Save model, optimizer, schedule position (`fit`), RNG states and history atomically."""
+        path = Path(path)
+        if not path.is_absolute() and path.parent == Path(".") and self.run_dir is not None:
+            path = self.run_dir / path
+        ckpt = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "fit": fit or {},
+                "smooth": {"count": self.smooth.count, "val": self.smooth.val}, "n_fits": self.n_fits,
+                "rng": rng_state(), "history": self.history, "batches": self.batches,
+                "cfg": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.cfg).items()}}
+        if self.scaler is not None:
+            ckpt["scaler"] = self.scaler.state_dict()
+        return atomic_save(ckpt, path)
+
+    def load(self, path: str | Path, with_opt: bool = True) -> dict:
+        """Restore a checkpoint written by `save`; returns its `fit` entry (n_epoch, lr_max, epoch done)."""
+        ckpt = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(ckpt["model"])
+        if with_opt:
+            self.opt.load_state_dict(ckpt["opt"])
+            if self.scaler is not None and "scaler" in ckpt:
+                self.scaler.load_state_dict(ckpt["scaler"])
+        self.history, self.batches, self.n_fits = ckpt["history"], ckpt["batches"], ckpt["n_fits"]
+        self.smooth.count, self.smooth.val = ckpt["smooth"]["count"], ckpt["smooth"]["val"]
+        set_rng_state(ckpt["rng"])
+        return ckpt["fit"]
+
+    def resume(self, path: str | Path) -> list[dict]:
+        """Load an epoch checkpoint (`run_dir/last.pt`) and finish the fit it belongs to."""
+        fit = self.load(path)
+        if not fit or fit.get("epoch") is None:
+            raise ValueError(f"{path} is not an end-of-epoch checkpoint of a fit; nothing to resume")
+        return self.fit_one_cycle(fit["n_epoch"], fit["lr_max"], start_epoch=fit["epoch"], moms=tuple(fit["moms"]))
+
+    def lr_find(self, **kwargs):
+        """The learning-rate finder (see `awdlstm.lr_find.lr_find`)."""
+        from awdlstm.lr_find import lr_find
+
+        return lr_find(self, **kwargs)
+
+
+def _len_or_none(dl) -> int | None:
+    try:
+        return len(dl)
+    except TypeError:
+        return None

@@ -1,0 +1,223 @@
+"""The training loop: 1cycle hypers per batch, freezing, AR/TAR, metrics, table, history, failures."""
+import json
+import math
+import warnings
+
+import pytest
+import torch
+from tiny_models import TinyClassifier, TinyLM, clas_batches, lm_batches
+
+from awdlstm.train import Learner, NonFiniteLoss, TrainConfig, ar_tar, flat_cross_entropy
+
+FAST = dict(progress=False, seed=0, precision="fp32")
+
+
+def _snapshot(params):
+    return [p.detach().clone() for p in params]
+
+
+def test_lm_fit_one_cycle_learns_and_writes_run(tmp_path, capsys):
+    torch.manual_seed(0)
+    learn = Learner(TinyLM(), lm_batches(8), lm_batches(3, seed=1), tmp_path, cfg=TrainConfig(**FAST))
+    before = learn.validate()["valid_loss"]
+    rows = learn.fit_one_cycle(4, 3e-2)
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    assert rows[-1]["valid_loss"] < 0.7 * before  # it learns the rule
+    assert rows[-1]["perplexity"] == pytest.approx(math.exp(rows[-1]["valid_loss"]))
+    assert 0 <= rows[0]["accuracy"] < rows[-1]["accuracy"] <= 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "epoch     train_loss  valid_loss  accuracy  perplexity  time    "
+    assert lines[1].startswith("0         ") and lines[1][10:20] == f"{rows[0]['train_loss']:.6f}  "
+    assert (tmp_path / "history.csv").read_text().splitlines()[0].split(",")[:6] == \
+        ["fit", "epoch", "train_loss", "valid_loss", "accuracy", "perplexity"]
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert len(hist["epochs"]) == 4 and len(hist["batches"]["loss"]) == 32
+    assert (tmp_path / "last.pt").exists() and (tmp_path / "curves.png").exists()
+
+
+def test_loop_hypers_equal_fastai_lm_learner(fixtures_dir):
+    """The lr and mom the loop hands Adam at each batch equal fastai's LMLearner (schedule.json)."""
+    case = next(c for c in json.loads((fixtures_dir / "schedule.json").read_text())["cases"]
+                if c["name"] == "lm_learner_lr_1e-2")
+    learn = Learner(TinyLM(), lm_batches(10), None, cfg=TrainConfig(**FAST))
+    seen = []
+    step = learn.opt.step
+
+    def recording_step():
+        seen.append(([h["lr"] for h in learn.opt.hypers], [h["mom"] for h in learn.opt.hypers],
+                     [h["sqr_mom"] for h in learn.opt.hypers], [h["wd"] for h in learn.opt.hypers]))
+        step()
+
+    learn.opt.step = recording_step
+    learn.fit_one_cycle(2, 1e-2)
+    assert len(seen) == 20 and len(seen[0][0]) == 2
+    for (lrs, moms, sqr, wd), want_lr, want_mom in zip(seen, case["steps"]["lr"], case["steps"]["mom"], strict=True):
+        torch.testing.assert_close(lrs, want_lr[:2], rtol=2e-6, atol=0)  # fastai's 4 groups share the value
+        torch.testing.assert_close(moms, want_mom[:2], rtol=2e-6, atol=0)
+        assert sqr == [0.99, 0.99] and wd == [0.01, 0.01]
+
+
+def test_lm_recipe_frozen_then_unfrozen():
+    torch.manual_seed(0)
+    model = TinyLM()
+    learn = Learner(model, lm_batches(4), lm_batches(2, seed=1), cfg=TrainConfig(**FAST))
+    learn.freeze()
+    frozen, trained = model.param_groups()
+    b_frozen, b_trained = _snapshot(frozen), _snapshot(trained)
+    learn.fit_one_cycle(1, 2e-2)
+    assert all(torch.equal(a, b) for a, b in zip(frozen, b_frozen, strict=True))  # no update, no decay
+    assert all(not torch.equal(a, b) for a, b in zip(trained, b_trained, strict=True))
+    learn.unfreeze()
+    b_frozen = _snapshot(frozen)
+    learn.fit_one_cycle(2, 2e-3)
+    assert all(not torch.equal(a, b) for a, b in zip(frozen, b_frozen, strict=True))
+
+
+def test_classifier_gradual_unfreezing_and_bn_trains():
+    torch.manual_seed(0)
+    model = TinyClassifier()
+    learn = Learner(model, clas_batches(4), clas_batches(2, seed=1), metrics=["accuracy"],
+                    cfg=TrainConfig(**FAST, moms=(0.95, 0.85, 0.95)))
+    groups = model.param_groups()
+    learn.freeze_to(-2)
+    snap = [_snapshot(g) for g in groups]
+    rows = learn.fit_one_cycle(1, slice(1e-2 / 2.6**4, 1e-2))
+    assert set(rows[0]) >= {"train_loss", "valid_loss", "accuracy"} and "perplexity" not in rows[0]
+    assert all(torch.equal(a, b) for a, b in zip(groups[0], snap[0], strict=True))
+    assert all(not torch.equal(a, b) for g, s in zip(groups[1:], snap[1:], strict=True)
+               for a, b in zip(g, s, strict=True))
+    # BatchNorm sits in the last group here; in a frozen group it would still train (train_bn):
+    with pytest.warns(UserWarning, match="whole model is frozen"):
+        learn.freeze_to(3)  # everything frozen ...
+    assert model.head[0].weight.requires_grad and not model.head[2].weight.requires_grad  # ... but the norm
+    lrs = [h["lr"] for h in learn.opt.hypers]  # slice(lr/2.6**4, lr) over 3 groups: factor 2.6**2 apart
+    assert lrs[1] / lrs[0] == pytest.approx(2.6**2) and lrs[2] / lrs[1] == pytest.approx(2.6**2)
+
+
+def test_ar_tar_equals_fastai_fixture(fixtures_dir):
+    ref = torch.load(fixtures_dir / "awd_lstm_lm.pt", weights_only=True)["ar_tar"]
+    got = ar_tar(ref["raw_out"], ref["out"], 2.0, 1.0)
+    torch.testing.assert_close(got, ref["total"], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(ar_tar(ref["raw_out"], ref["out"], 2.0, 0.0), ref["ar"], rtol=1e-6, atol=1e-7)
+    one = ref["raw_out"][:1]  # batch of one: TAR skipped (fastai checks len(raw_out) > 1)
+    torch.testing.assert_close(ar_tar(one, one, 0.0, 1.0), torch.tensor(0.0))
+
+
+def test_flat_cross_entropy_is_fp32_and_flattened():
+    logits = torch.randn(2, 3, 5, dtype=torch.bfloat16)
+    y = torch.randint(0, 5, (2, 3))
+    loss = flat_cross_entropy(logits, y)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits.float().view(6, 5), y.view(6)))
+
+
+def test_non_finite_loss_skips_then_stops(tmp_path):
+    torch.manual_seed(0)
+    model = TinyLM()
+    learn = Learner(model, lm_batches(4), None, tmp_path, cfg=TrainConfig(**FAST, max_bad_steps=3))
+    learn.fit_one_cycle(1, 1e-2)
+    good = (tmp_path / "last.pt").read_bytes()
+    with torch.no_grad():
+        model.proj.bias.fill_(float("nan"))
+    with pytest.warns(UserWarning, match="non-finite loss"), pytest.raises(NonFiniteLoss, match="last.pt"):
+        learn.fit_one_cycle(1, 1e-2)
+    assert (tmp_path / "last.pt").read_bytes() == good  # last good checkpoint kept
+    assert torch.isnan(model.proj.bias).all()  # and no step was taken on the NaN batches
+
+
+def test_lr_find_restores_and_suggests(tmp_path):
+    torch.manual_seed(0)
+    model = TinyLM()
+    learn = Learner(model, lm_batches(8), None, tmp_path, cfg=TrainConfig(**FAST))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = learn.lr_find(num_it=40, suggest_funcs=("valley", "steep", "minimum"))
+    assert res.lrs[0] == pytest.approx(1e-7) and len(res.lrs) <= 40
+    assert res.lrs[1] / res.lrs[0] == pytest.approx((10 / 1e-7) ** (1 / 40))
+    assert all(1e-7 <= v <= 10 for v in res.suggestions.values()) and set(res.suggestions) == {"valley", "steep",
+                                                                                              "minimum"}
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert learn.opt.state == {} and (tmp_path / "lr_find.png").exists()
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown metrics"):
+        Learner(TinyLM(), lm_batches(2), metrics=["f1"], cfg=TrainConfig(**FAST))
+    learn = Learner(TinyLM(), iter(lm_batches(2)), cfg=TrainConfig(**FAST))
+    with pytest.raises(ValueError, match="len"):
+        learn.fit_one_cycle(1, 1e-3)
+    with pytest.raises(ValueError, match="precision"):
+        Learner(TinyLM(), lm_batches(2), cfg=TrainConfig(progress=False, precision="fp8"))
+
+
+def test_lr_find_suggestions_equal_fastai():
+    """Values generated once with fastai 2.8.12 (refenv): valley/steep/minimum on this synthetic sweep."""
+    from awdlstm.lr_find import suggest
+
+    lrs = [1e-7 * (10 / 1e-7) ** (i / 100) for i in range(100)]
+    losses = [2.5 - 1.5 / (1 + math.exp(-(i - 55) / 6)) + 0.05 * math.sin(i * 1.7) + (0 if i < 85 else 0.3 * (i - 85))
+              for i in range(100)]
+    got, points = suggest(lrs, losses, 100, ("valley", "steep", "minimum"))
+    assert got["valley"] == pytest.approx(0.015848932787775993, rel=1e-6)
+    assert got["steep"] == pytest.approx(0.001737800776027143, rel=1e-6)
+    assert got["minimum"] == pytest.approx(0.05248074531555176, rel=1e-6)
+    assert points["minimum"][0] == pytest.approx(0.5248074531555176, rel=1e-6)
+    losses[50] = math.nan  # points after a NaN are dropped
+    assert suggest(lrs, losses, 100, ("minimum",))[0]["minimum"] < 0.05248074531555176 / 2
+
+
+def test_epoch_table_layout_equals_fastprogress():
+    """Lines printed by fastprogress's console bar (fastai 2.8.12, refenv), copied once."""
+    from awdlstm.report import EpochTable, format_time
+
+    out = []
+    table = EpochTable(["epoch", "train_loss", "valid_loss", "accuracy", "perplexity", "time"], printer=out.append)
+    table.row([0, 4.1201121, 3.9123911, 0.2992214, 50.0108031, "09:17"])
+    table.row([10, 4.1201121, 3.9123911, 0.2992214, 50.0108031, format_time(4157.9)])
+    assert out == ["epoch     train_loss  valid_loss  accuracy  perplexity  time    ",
+                   "0         4.120112    3.912391    0.299221  50.010803   09:17     ",
+                   "10        4.120112    3.912391    0.299221  50.010803   1:09:17   "]
+    assert format_time(59.99) == "00:59"
+
+
+def test_plot_without_matplotlib_says_how(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from awdlstm.report import plot_history
+
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails as if not installed
+    assert plot_history(tmp_path, [], {"iter": [0], "loss": [1.0], "lr": [1e-3]}) is None
+    assert "pip install 'awdlstm[plot]'" in capsys.readouterr().out
+
+
+def test_precision_choice():
+    from awdlstm.precision import cpu_has_fast_bf16, resolve_precision
+
+    cpu = torch.device("cpu")
+    auto = resolve_precision("auto", cpu)
+    assert auto.name == ("bf16" if cpu_has_fast_bf16() else "fp32") and not auto.use_scaler
+    if cpu_has_fast_bf16():
+        assert resolve_precision("bf16", cpu).dtype == torch.bfloat16
+    else:
+        with pytest.raises(ValueError, match="no native bf16"):
+            resolve_precision("bf16", cpu)
+    with pytest.raises(ValueError, match="fp16.*CUDA"):
+        resolve_precision("fp16", cpu)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_trains_with_fp32_weights_and_loss(precision):
+    from awdlstm.precision import cpu_has_fast_bf16
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and (precision == "fp16" or not cpu_has_fast_bf16()):
+        pytest.skip(f"{precision} autocast needs CUDA or a CPU with native bf16")
+    torch.manual_seed(0)
+    learn = Learner(TinyLM(), lm_batches(3), lm_batches(2, seed=1), device=device,
+                    cfg=TrainConfig(**{**FAST, "precision": precision}))
+    assert (learn.scaler is not None) == (precision == "fp16")
+    rows = learn.fit_one_cycle(1, 1e-2)
+    assert math.isfinite(rows[0]["train_loss"]) and math.isfinite(rows[0]["valid_loss"])
+    assert all(p.dtype == torch.float32 for p in learn.model.parameters())
+    assert all(st["sqr_avg"].dtype == torch.float32 for st in learn.opt.state.values())
