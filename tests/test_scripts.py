@@ -1,0 +1,180 @@
+"""The user's commands end to end, as subprocesses, on the shipped sample corpus with the `tiny` preset:
+finetune_lm.py -> train_classifier.py -> predict.py / generate.py, plus the shared helpers of scripts/pipeline.py."""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts"
+SAMPLE = ROOT / "data" / "samples" / "movie_reviews_sample.csv"
+sys.path.insert(0, str(SCRIPTS))
+import pipeline as P  # noqa: E402
+
+from tokenizers.corpus import tokenize_corpus  # noqa: E402
+from tokenizers.vocab import Vocab  # noqa: E402
+
+TINY = ["--preset", "tiny", "--threads", "1", "--quiet", "--seed", "0"]
+
+
+def run(script: str, *args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(SCRIPTS / script), *args], cwd=cwd, env=env, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One tiny pipeline: finetune_lm.py then train_classifier.py, both into the default runs/ folder."""
+    cwd = tmp_path_factory.mktemp("pipeline")
+    cache = str(cwd / "cache")
+    lm = run("finetune_lm.py", *TINY, "--csv", str(SAMPLE), "--cache-dir", cache, "--n-words", "8", cwd=cwd)
+    assert lm.returncode == 0, lm.stderr[-2000:]
+    clas = run("train_classifier.py", *TINY, "--csv", str(SAMPLE), "--cache-dir", cache, cwd=cwd)
+    assert clas.returncode == 0, clas.stderr[-2000:]
+    (lm_dir,) = (cwd / "runs").glob("lm-*")
+    (clas_dir,) = (cwd / "runs").glob("clas-*")
+    return {"cwd": cwd, "lm": lm, "clas": clas, "lm_dir": lm_dir, "clas_dir": clas_dir}
+
+
+def test_finetune_lm_run_folder(runs):
+    d = runs["lm_dir"]
+    for name in ["config.json", "vocab.json", "lm.pt", "lm.json", "encoder.pt", "encoder.json", "history.csv",
+                 "history.json", "log.txt"]:
+        assert (d / name).is_file(), name
+    assert not (d / "last.pt").exists()
+    out = runs["lm"].stdout
+    assert "epoch     train_loss  valid_loss  accuracy  perplexity  time" in out
+    assert out.count("i liked this movie because") == 2  # two samples, as the chapter
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["preset"] == "tiny" and cfg["recipe"]["emb_sz"] == 16 and cfg["recipe"]["lm_docs"] == 40
+    assert cfg["results"]["n_docs"] == 40 and cfg["results"]["vocab_size"] == len(Vocab.load(d / "vocab.json"))
+    rows = list(csv.DictReader(open(d / "history.csv")))
+    assert [r["fit"] for r in rows] == ["1", "2"]  # frozen epoch, then unfrozen epoch
+    assert 0 < float(rows[-1]["perplexity"]) < len(Vocab.load(d / "vocab.json"))  # better than uniform
+    assert "train_loss" in (d / "log.txt").read_text()
+
+
+def test_train_classifier_run_folder(runs):
+    d, lm_dir = runs["clas_dir"], runs["lm_dir"]
+    for name in ["config.json", "vocab.json", "labels.json", "classifier.pt", "classifier.json", "history.csv"]:
+        assert (d / name).is_file(), name
+    assert Vocab.load(d / "vocab.json") == Vocab.load(lm_dir / "vocab.json")  # the LM's vocab
+    assert json.loads((d / "labels.json").read_text()) == {"labels": ["0", "1"]}
+    out = runs["clas"].stdout
+    assert "epoch     train_loss  valid_loss  accuracy  time" in out
+    assert "final validation accuracy:" in out
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["encoder"] == str(Path("runs") / lm_dir.name / "encoder.pt")  # default: the newest LM run
+    assert cfg["results"]["n_train"] == 48 and cfg["results"]["n_valid"] == 24
+    assert 0.0 <= cfg["results"]["accuracy"] <= 1.0
+    assert len(list(csv.DictReader(open(d / "history.csv")))) == 2  # the tiny preset's 2 stages of 1 epoch
+
+
+def test_predict_keeps_input_order(runs):
+    texts = ["Great.", "A dull, long and pointless film that I regret seeing.", "Wonderful acting, loved it!",
+             "Bad", "This is the best movie of the year, and everyone should see it twice."]
+    a = run("predict.py", "--json", "--threads", "1", *texts, cwd=runs["cwd"])
+    assert a.returncode == 0, a.stderr
+    res = [json.loads(line) for line in a.stdout.splitlines()]
+    assert [r["text"] for r in res] == texts
+    for r in res:
+        assert set(r["probs"]) == {"0", "1"} and abs(sum(r["probs"].values()) - 1) < 1e-5
+        assert r["label"] == max(r["probs"], key=r["probs"].get)
+    perm = [3, 0, 4, 2, 1]  # same batch, other input order: the same numbers, permuted
+    b = run("predict.py", "--json", "--threads", "1", cwd=runs["cwd"], stdin="\n".join(texts[i] for i in perm))
+    assert b.returncode == 0, b.stderr
+    res_b = [json.loads(line) for line in b.stdout.splitlines()]
+    assert [r["probs"] for r in res_b] == [res[i]["probs"] for i in perm]
+
+
+def test_generate(runs):
+    r = run("generate.py", "--model", str(runs["lm_dir"]), "--n-words", "5", "--n", "2", "--seed", "3",
+            "The film", cwd=runs["cwd"])
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if line.strip()]
+    assert len(lines) >= 2 and lines[0].lower().startswith("the film")
+
+
+def test_bad_input_is_one_line_and_nonzero(runs, tmp_path):
+    bad_flag = run("finetune_lm.py", "--no-such-flag", cwd=tmp_path)
+    assert bad_flag.returncode == 2 and len(bad_flag.stderr.strip().splitlines()) == 1
+    assert "--no-such-flag" in bad_flag.stderr
+    missing = run("train_classifier.py", "--encoder", str(tmp_path / "nope"), cwd=tmp_path)
+    assert missing.returncode == 1 and missing.stderr.strip().splitlines() == [
+        f"train_classifier.py: error: run folder {tmp_path / 'nope'} does not exist"]
+    no_file = run("predict.py", "--model", str(runs["clas_dir"]), "--files", str(tmp_path / "x.txt"), cwd=tmp_path)
+    assert no_file.returncode == 1 and "x.txt does not exist" in no_file.stderr
+    assert len(no_file.stderr.strip().splitlines()) == 1
+    no_csv = run("finetune_lm.py", *TINY, "--csv", str(tmp_path / "none.csv"), "--run-dir", str(tmp_path / "r"),
+                 cwd=tmp_path)
+    assert no_csv.returncode == 1 and "none.csv does not exist" in no_csv.stderr
+
+
+# ---------------------------------------------------------------- scripts/pipeline.py
+
+def test_recipe_flags_override_the_preset():
+    ap = P.OneLineParser()
+    P.add_common_flags(ap, P.CLAS_PRESETS)
+    P.add_recipe_flags(ap, P.ClasRecipe, P.CLAS_PRESETS)
+    args = ap.parse_args(["--preset", "gpu", "--bs", "32", "--lrs", "0.1,0.01", "--epochs", "2,3"])
+    name, r = P.recipe_from_args(args, P.CLAS_PRESETS, torch.device("cpu"))
+    assert name == "gpu" and r.bs == 32 and r.lrs == (0.1, 0.01) and r.epochs == (2, 3)
+    assert r.seq_len == 72 and r.drop_mult == 0.5  # the rest is the book's
+    name, r = P.recipe_from_args(ap.parse_args([]), P.CLAS_PRESETS, torch.device("cpu"))
+    assert name == "cpu" and r == P.CLAS_PRESETS["cpu"]
+    assert "lr_mult" in ap.epilog and "1,1,1,2" in ap.epilog  # the presets are shown in --help
+    with pytest.raises(ValueError, match="stages"):
+        P.recipe_from_args(ap.parse_args(["--epochs", "1,1"]), P.CLAS_PRESETS, torch.device("cpu"))
+
+
+def test_book_presets():
+    lm, clas = P.LM_PRESETS["gpu"], P.CLAS_PRESETS["gpu"]
+    assert (lm.emb_sz, lm.n_hid, lm.n_layers, lm.bs, lm.seq_len, lm.drop_mult) == (400, 1152, 3, 128, 80, 0.3)
+    assert (lm.frozen_epochs, lm.frozen_lr, lm.epochs, lm.lr) == (1, 2e-2, 10, 2e-3)
+    assert clas.epochs == (1, 1, 1, 2) and clas.lrs == (2e-2, 1e-2, 5e-3, 1e-3) and clas.lr_mult == 2.6**4
+
+
+def test_subset_vocab_equals_vocab_of_those_documents():
+    texts = ["The cat sat. The cat!", "A dog, a dog and A DOG.", "zebra zebra cat", "Dog days; the end."]
+    corpus = tokenize_corpus(texts, n_workers=1)
+    idxs = np.array([2, 3])
+    sub = P.subset(corpus, idxs)
+    expected = Vocab.build([corpus[i] for i in idxs], min_freq=1)
+    assert Vocab.from_counts(sub.counts(), min_freq=1) == expected
+    assert sub.to_lists() == [corpus[2], corpus[3]]
+    assert P.subset(corpus, np.array([1]), max_tokens=3).to_lists() == [corpus[1][:3]]
+    ids, offsets = corpus.numericalize(expected)
+    sel_ids, sel_off = P.subset_ids(ids, offsets, idxs)
+    assert sel_off.tolist() == [0, len(corpus[2]), len(corpus[2]) + len(corpus[3])]
+    assert expected.decode(sel_ids.tolist()) == corpus[2] + corpus[3]
+
+
+def test_split_and_sample_are_seeded():
+    tr, va = P.random_split(10, 0.2, np.random.default_rng(0))
+    assert len(va) == 2 and sorted([*tr, *va]) == list(range(10))
+    tr2, va2 = P.random_split(10, 0.2, np.random.default_rng(0))
+    assert va.tolist() == va2.tolist()
+    s = P.sample(np.arange(100), 5, np.random.default_rng(1))
+    assert len(s) == 5 and s.tolist() == sorted(s.tolist())
+    assert P.sample(np.arange(4), 0, np.random.default_rng(1)).tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="valid_pct"):
+        P.random_split(10, 1.5, np.random.default_rng(0))
+
+
+def test_one_line_parser_error(capsys):
+    ap = P.OneLineParser(prog="x.py")
+    ap.add_argument("--n", type=int)
+    with pytest.raises(SystemExit) as e:
+        ap.parse_args(["--n", "abc"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "x.py: error: argument --n: invalid int value: 'abc' (see --help)"]
+    assert isinstance(ap, argparse.ArgumentParser)
