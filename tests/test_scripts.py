@@ -2,6 +2,8 @@
 finetune_lm.py -> train_classifier.py -> predict.py / generate.py, plus the shared helpers of scripts/pipeline.py."""
 import argparse
 import csv
+import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -22,6 +24,28 @@ from tokenizers.corpus import tokenize_corpus  # noqa: E402
 from tokenizers.vocab import Vocab  # noqa: E402
 
 TINY = ["--preset", "tiny", "--threads", "1", "--quiet", "--seed", "0"]
+
+
+def load_script(name: str):
+    """A script as a module, to call its main(argv) in this process (no second torch import)."""
+    spec = importlib.util.spec_from_file_location(f"script_{name}", SCRIPTS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def in_process(name: str, *args: str, capsys, monkeypatch, cwd: Path) -> tuple[int, str, str]:
+    """Run a script's main() through its error guard, as `python scripts/<name>.py args` would."""
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", *args])
+    mod = load_script(name)
+    try:
+        P.main_guard(lambda: mod.main(list(args)))
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 def run(script: str, *args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -78,7 +102,7 @@ def test_train_classifier_run_folder(runs):
     assert len(list(csv.DictReader(open(d / "history.csv")))) == 2  # the tiny preset's 2 stages of 1 epoch
 
 
-def test_predict_keeps_input_order(runs):
+def test_predict_keeps_input_order(runs, capsys, monkeypatch):
     texts = ["Great.", "A dull, long and pointless film that I regret seeing.", "Wonderful acting, loved it!",
              "Bad", "This is the best movie of the year, and everyone should see it twice."]
     a = run("predict.py", "--json", "--threads", "1", *texts, cwd=runs["cwd"])
@@ -89,33 +113,38 @@ def test_predict_keeps_input_order(runs):
         assert set(r["probs"]) == {"0", "1"} and abs(sum(r["probs"].values()) - 1) < 1e-5
         assert r["label"] == max(r["probs"], key=r["probs"].get)
     perm = [3, 0, 4, 2, 1]  # same batch, other input order: the same numbers, permuted
-    b = run("predict.py", "--json", "--threads", "1", cwd=runs["cwd"], stdin="\n".join(texts[i] for i in perm))
-    assert b.returncode == 0, b.stderr
-    res_b = [json.loads(line) for line in b.stdout.splitlines()]
-    assert [r["probs"] for r in res_b] == [res[i]["probs"] for i in perm]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(texts[i] for i in perm) + "\n"))
+    code, out, err = in_process("predict", "--json", capsys=capsys, monkeypatch=monkeypatch, cwd=runs["cwd"])
+    assert code == 0, err
+    res_b = [json.loads(line) for line in out.splitlines()]
+    got = np.array([list(r["probs"].values()) for r in res_b])
+    np.testing.assert_allclose(got, [list(res[i]["probs"].values()) for i in perm], atol=1e-5)
 
 
-def test_generate(runs):
-    r = run("generate.py", "--model", str(runs["lm_dir"]), "--n-words", "5", "--n", "2", "--seed", "3",
-            "The film", cwd=runs["cwd"])
-    assert r.returncode == 0, r.stderr
-    lines = [line for line in r.stdout.splitlines() if line.strip()]
+def test_generate(runs, capsys, monkeypatch):
+    code, out, err = in_process("generate", "--model", str(runs["lm_dir"]), "--n-words", "5", "--n", "2",
+                                "--seed", "3", "The film", capsys=capsys, monkeypatch=monkeypatch, cwd=runs["cwd"])
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) >= 2 and lines[0].lower().startswith("the film")
 
 
-def test_bad_input_is_one_line_and_nonzero(runs, tmp_path):
-    bad_flag = run("finetune_lm.py", "--no-such-flag", cwd=tmp_path)
-    assert bad_flag.returncode == 2 and len(bad_flag.stderr.strip().splitlines()) == 1
-    assert "--no-such-flag" in bad_flag.stderr
-    missing = run("train_classifier.py", "--encoder", str(tmp_path / "nope"), cwd=tmp_path)
+def test_bad_input_is_one_line_and_nonzero(runs, tmp_path, capsys, monkeypatch):
+    missing = run("train_classifier.py", "--encoder", str(tmp_path / "nope"), cwd=tmp_path)  # a real process
     assert missing.returncode == 1 and missing.stderr.strip().splitlines() == [
         f"train_classifier.py: error: run folder {tmp_path / 'nope'} does not exist"]
-    no_file = run("predict.py", "--model", str(runs["clas_dir"]), "--files", str(tmp_path / "x.txt"), cwd=tmp_path)
-    assert no_file.returncode == 1 and "x.txt does not exist" in no_file.stderr
-    assert len(no_file.stderr.strip().splitlines()) == 1
-    no_csv = run("finetune_lm.py", *TINY, "--csv", str(tmp_path / "none.csv"), "--run-dir", str(tmp_path / "r"),
-                 cwd=tmp_path)
-    assert no_csv.returncode == 1 and "none.csv does not exist" in no_csv.stderr
+    code, _, err = in_process("finetune_lm", "--no-such-flag", capsys=capsys, monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 2 and err.strip().splitlines() == [
+        "finetune_lm.py: error: unrecognized arguments: --no-such-flag (see --help)"]
+    code, _, err = in_process("predict", "--model", str(runs["clas_dir"]), "--files", str(tmp_path / "x.txt"),
+                              capsys=capsys, monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 1 and err.strip().splitlines() == [f"predict.py: error: {tmp_path / 'x.txt'} does not exist"]
+    code, _, err = in_process("finetune_lm", *TINY, "--csv", str(tmp_path / "none.csv"), "--run-dir",
+                              str(tmp_path / "r"), capsys=capsys, monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 1 and err.strip().splitlines() == [f"finetune_lm.py: error: {tmp_path / 'none.csv'} does not exist"]
+    code, _, err = in_process("generate", "--model", str(runs["clas_dir"]), capsys=capsys, monkeypatch=monkeypatch,
+                              cwd=tmp_path)
+    assert code == 1 and "has no lm.pt" in err
 
 
 # ---------------------------------------------------------------- scripts/pipeline.py
