@@ -207,3 +207,32 @@ def test_one_line_parser_error(capsys):
     assert capsys.readouterr().err.strip().splitlines() == [
         "x.py: error: argument --n: invalid int value: 'abc' (see --help)"]
     assert isinstance(ap, argparse.ArgumentParser)
+
+
+def test_pretrained_fastai_files_and_our_run_folder(tmp_path, runs, fixtures_dir):
+    """--pretrained DIR (fastai's lstm_fwd.pth + itos pickle) and --pretrained RUN_DIR (our lm.pt)."""
+    import pickle
+
+    ft = load_script("finetune_lm")
+    fx = torch.load(fixtures_dir / "awd_lstm_lm.pt", weights_only=True)
+    old_itos = Vocab.load(runs["lm_dir"] / "vocab.json").itos[:9] + [f"w{i}" for i in range(31)]  # 40 rows
+    torch.save(fx["state_dict"], tmp_path / "lstm_fwd.pth")
+    (tmp_path / "itos_wt103.pkl").write_bytes(pickle.dumps(old_itos))
+    vocab = Vocab(old_itos[:9] + ["w3", "new", "w0"] + ["xxfake"] * 4)
+    recipe = P.LMRecipe(emb_sz=99, drop_mult=0.5)  # the sizes come from the weights, the dropouts from the recipe
+    model, source = ft.build_model(argparse.Namespace(pretrained=str(tmp_path), backwards=False), recipe, vocab)
+    assert (model.cfg.emb_sz, model.cfg.n_hid, model.cfg.n_layers, model.cfg.drop_mult) == (16, 24, 3, 0.5)
+    emb = model.encoder.encoder.weight
+    old = fx["state_dict"]["0.encoder.weight"]
+    assert torch.equal(emb[9], old[9 + 3]) and torch.equal(emb[11], old[9])  # w3, w0 keep their rows
+    assert torch.allclose(emb[10], old.mean(0))  # a new word gets the mean row
+    assert "lstm_fwd.pth" in source
+    ours = Vocab.load(runs["lm_dir"] / "vocab.json")
+    model, _ = ft.build_model(argparse.Namespace(pretrained=str(runs["lm_dir"]), backwards=False),
+                              P.LMRecipe(drop_mult=0.3), ours)
+    saved = torch.load(runs["lm_dir"] / "lm.pt", weights_only=True)
+    real = torch.tensor([t != "xxfake" for t in ours.itos])  # xxfake repeats: all take the last one's row
+    assert torch.equal(model.encoder.encoder.weight[real], saved["encoder.encoder.weight"][real])
+    assert torch.equal(model.encoder.rnns[0].module.weight_ih_l0, saved["encoder.rnns.0.module.weight_ih_l0"])
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        ft.find_pretrained(str(tmp_path / "missing"), backwards=False)
