@@ -3,6 +3,7 @@
     python scripts/predict.py "A wonderful film." "Two hours I will never get back."
     python scripts/predict.py --files review1.txt review2.txt
     cat reviews.txt | python scripts/predict.py --json          # one text per line on stdin
+    python scripts/predict.py --model runs/clas-fwd --model runs/clas-bwd "Great."   # ensemble: mean probs
 
 The texts are tokenized as in training, batched by length (the ClasLoader's sorted order, little padding)
 and the predictions are put back in the input order. Output: one line per text, `label<TAB>p(class)...<TAB>
@@ -28,7 +29,9 @@ def parse_args(argv=None):
     ap = P.OneLineParser(description=__doc__.split("\n\n")[0], prog="predict.py")
     ap.add_argument("texts", nargs="*", help="texts to classify (none, and no --files: read stdin, one per line)")
     ap.add_argument("--files", nargs="+", default=None, help="files to classify, each file one text")
-    ap.add_argument("--model", default=None, help="train_classifier.py's run folder (default: the newest runs/clas-*)")
+    ap.add_argument("--model", action="append", default=None,
+                    help="train_classifier.py's run folder (default: the newest runs/clas-*); give it more than "
+                         "once to average the models' probabilities (the book's forward + backward ensemble)")
     ap.add_argument("--bs", type=int, default=64, help="batch size")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run")
@@ -68,19 +71,31 @@ def predict(model: TextClassifier, vocab: Vocab, texts: list[str], bs: int = 64,
     return dl.restore_order(torch.cat(probs))
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    device = P.resolve_device(args.device, args.threads)
-    run = P.newest_run("clas", "classifier.pt") if args.model is None else args.model
+def load_classifier(run: str | Path) -> tuple[TextClassifier, Vocab, LabelVocab, bool]:
+    """A classifier run folder -> (model, vocab, label vocab, backwards)."""
     weights = P.run_file(run, "classifier.pt")
     labels = LabelVocab.load(P.run_file(run, "labels.json"))
     config = json.loads(P.run_file(run, "config.json").read_text(encoding="utf-8"))
     model, itos = load_model(weights)
     if not isinstance(model, TextClassifier) or itos is None:
         raise ValueError(f"{weights} is not a classifier saved with its vocab")
+    return model, Vocab(itos), labels, bool(config.get("backwards"))
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    device = P.resolve_device(args.device, args.threads)
+    runs = args.model or [P.newest_run("clas", "classifier.pt")]
     texts = read_inputs(args)
     t0 = time.time()
-    probs = predict(model, Vocab(itos), texts, bs=args.bs, backwards=bool(config.get("backwards")), device=device)
+    probs, labels = [], None
+    for run in runs:
+        model, vocab, run_labels, backwards = load_classifier(run)
+        if labels is not None and run_labels.itos != labels.itos:
+            raise ValueError(f"{run} predicts the labels {run_labels.itos}, the first model {labels.itos}")
+        labels = run_labels
+        probs.append(predict(model, vocab, texts, bs=args.bs, backwards=backwards, device=device))
+    probs = torch.stack(probs).mean(0)  # (n_texts, n_class): the ensemble's mean
     for text, p in zip(texts, probs.tolist(), strict=True):
         label = labels.itos[max(range(len(p)), key=p.__getitem__)]
         if args.json:
@@ -88,8 +103,8 @@ def main(argv=None) -> None:
         else:
             preview = " ".join(text.split())[:60]
             print("\t".join([label, *(f"{v:.4f}" for v in p), preview]))
-    print(f"{len(texts)} texts in {time.time() - t0:.2f}s; columns: label, p({'), p('.join(labels.itos)}), text",
-          file=sys.stderr)
+    print(f"{len(texts)} texts, {len(runs)} model(s), {time.time() - t0:.2f}s; "
+          f"columns: label, p({'), p('.join(labels.itos)}), text", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -236,3 +236,29 @@ def test_pretrained_fastai_files_and_our_run_folder(tmp_path, runs, fixtures_dir
     assert torch.equal(model.encoder.rnns[0].module.weight_ih_l0, saved["encoder.rnns.0.module.weight_ih_l0"])
     with pytest.raises(FileNotFoundError, match="no such file"):
         ft.find_pretrained(str(tmp_path / "missing"), backwards=False)
+
+
+def test_backwards_pipeline_and_ensemble(runs, capsys, monkeypatch):
+    """--backwards LM -> classifier (reads texts reversed) -> predict averages forward and backward models."""
+    cwd, cache = runs["cwd"], str(runs["cwd"] / "cache")
+    small = [*TINY, "--csv", str(SAMPLE), "--cache-dir", cache]
+    code, out, err = in_process("finetune_lm", *small, "--backwards", "--lm-docs", "20", "--epochs", "0",
+                                "--n-samples", "0", "--run-dir", "runs/bwd-lm", capsys=capsys,
+                                monkeypatch=monkeypatch, cwd=cwd)
+    assert code == 0, err
+    assert json.loads((cwd / "runs/bwd-lm/config.json").read_text())["backwards"] is True
+    code, out, err = in_process("train_classifier", *small, "--encoder", "runs/bwd-lm", "--epochs", "1",
+                                "--lrs", "0.02", "--train-docs", "16", "--valid-docs", "8", "--run-dir",
+                                "runs/bwd-clas", capsys=capsys, monkeypatch=monkeypatch, cwd=cwd)
+    assert code == 0, err
+    assert json.loads((cwd / "runs/bwd-clas/config.json").read_text())["backwards"] is True
+    texts = ["Not good at all, I am afraid.", "Lovely!"]
+    probs = []
+    for models in (["runs/bwd-clas"], [str(runs["clas_dir"])], ["runs/bwd-clas", str(runs["clas_dir"])]):
+        flags = [x for m in models for x in ("--model", m)]
+        code, out, err = in_process("predict", "--json", *flags, *texts, capsys=capsys, monkeypatch=monkeypatch,
+                                    cwd=cwd)
+        assert code == 0, err
+        probs.append(np.array([list(json.loads(line)["probs"].values()) for line in out.splitlines()]))
+    np.testing.assert_allclose(probs[2], (probs[0] + probs[1]) / 2, atol=1e-6)
+    assert not np.allclose(probs[0], probs[1])
