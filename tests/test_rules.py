@@ -2,6 +2,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import FIXTURES
 from tokenizers import rules
@@ -57,3 +59,25 @@ def test_user_rules_replace_the_defaults():
 def test_non_str_is_rejected_with_a_clear_error():
     with pytest.raises(TypeError, match="expects a str"):
         apply_rules(b"bytes")
+
+
+def _one_by_one(text):
+    for rule in DEFAULT_RULES:
+        text = rule(text)
+    return text
+
+
+TRICKY = "aA Bb CC dD! (EE) x/y #z \\ go go go Go GO go... ooo!!! 🔥🔥🔥 &amp; <br /> \t\n\x1c\u3000\u00a0 ÉÉ"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(TRICKY), max_size=60) | st.text(max_size=40))
+def test_fast_default_rules_equal_the_rules_one_by_one(text):
+    assert apply_rules(text) == _one_by_one(text)
+
+
+def test_fast_default_rules_on_the_fixture_texts_and_word_repeats():
+    texts = [json.loads(line)["text"] for line in (FIXTURES / "tokenize.jsonl").open(encoding="utf-8")]
+    texts += ["Go go go go now", "yes yes yes!", "no no nope", "la la la la la la", "aaa aaa aaa"]
+    for text in texts:
+        assert apply_rules(text) == _one_by_one(text)
