@@ -248,9 +248,13 @@ def logged(run_dir: Path):
 
 
 def main_guard(main) -> None:
-    """Run `main()`; a bad input (missing file, wrong value) ends with a one-line error and exit status 1."""
+    """Run `main()`; a bad input (missing file, wrong value) ends with a one-line error and exit status 1,
+    Ctrl-C with one line and status 130."""
     try:
         main()
+    except KeyboardInterrupt as e:  # the Learner has saved interrupted.pt and says how to resume
+        print(f"{Path(sys.argv[0]).name}: interrupted. {e}".rstrip(), file=sys.stderr)
+        sys.exit(130)
     except (FileNotFoundError, ValueError, TypeError, KeyError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"{Path(sys.argv[0]).name}: error: {msg}", file=sys.stderr)
