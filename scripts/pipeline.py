@@ -89,8 +89,8 @@ class ClasRecipe:
 
 LM_PRESETS = {
     "gpu": LMRecipe(),  # the book: AWD-LSTM 400/1152/3, bs 128, seq_len 80, 1 + 10 epochs
-    "cpu": LMRecipe(emb_sz=128, n_hid=256, n_layers=2, max_vocab=15000, lm_docs=2000, bs=64, seq_len=72,
-                    epochs=1, lr=4e-3),
+    "cpu": LMRecipe(emb_sz=64, n_hid=192, n_layers=2, max_vocab=8000, lm_docs=1000, bs=64, seq_len=72,
+                    epochs=1, lr=1e-2),
     "tiny": LMRecipe(emb_sz=16, n_hid=32, n_layers=2, max_vocab=2000, min_freq=2, lm_docs=40, bs=16, seq_len=16,
                      epochs=1, precision="fp32"),
 }
