@@ -262,3 +262,35 @@ def test_backwards_pipeline_and_ensemble(runs, capsys, monkeypatch):
         probs.append(np.array([list(json.loads(line)["probs"].values()) for line in out.splitlines()]))
     np.testing.assert_allclose(probs[2], (probs[0] + probs[1]) / 2, atol=1e-6)
     assert not np.allclose(probs[0], probs[1])
+
+
+def test_sources_folder_csv_and_split(tmp_path):
+    """--folder (IMDb layout: split by train/test; plain: random split) and --csv with --valid-col."""
+    tc = load_script("train_classifier")
+    for split in ("train", "test"):
+        for label in ("neg", "pos"):
+            (tmp_path / "imdb" / split / label).mkdir(parents=True)
+            for i in range(3):
+                (tmp_path / "imdb" / split / label / f"{i}.txt").write_text(f"{label} review {i} of {split}")
+    (tmp_path / "imdb" / "unsup").mkdir()
+    (tmp_path / "imdb" / "unsup" / "0.txt").write_text("no label")
+    ns = argparse.Namespace(csv=None, folder=str(tmp_path / "imdb"), text_col="text", label_col="label", valid_col=None)
+    texts = P.read_source(ns, labelled=True)
+    assert len(texts) == 12 and sum(texts.is_valid) == 6 and set(texts.labels) == {"neg", "pos"}
+    assert len(P.read_source(ns, labelled=False)) == 13  # the LM also reads unsup
+    r = P.ClasRecipe(train_docs=4)
+    train, valid = tc.split_docs(texts, r, np.random.default_rng(0))
+    assert len(train) == 4 and len(valid) == 6 and not any(texts.is_valid[i] for i in train)
+    path = tmp_path / "d.csv"
+    path.write_text("review,y,v\nok,a,0\nfine,b,1\nbad,a,no\ngood,b,yes\n")
+    ns = argparse.Namespace(csv=str(path), folder=None, text_col="review", label_col="y", valid_col="v")
+    texts = P.read_source(ns, labelled=True)
+    train, valid = tc.split_docs(texts, P.ClasRecipe(), np.random.default_rng(0))
+    assert train.tolist() == [0, 2] and valid.tolist() == [1, 3]
+    ns.valid_col = None
+    train, valid = tc.split_docs(P.read_source(ns, labelled=True), P.ClasRecipe(valid_pct=0.5),
+                                 np.random.default_rng(0))
+    assert len(train) == 2 and len(valid) == 2
+    ns.text_col = "nope"
+    with pytest.raises(ValueError, match="missing column"):
+        P.read_source(ns, labelled=True)
