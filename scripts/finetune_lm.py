@@ -11,6 +11,7 @@ vocab and the encoder into the run folder, and generate a few texts from a promp
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 from pathlib import Path
@@ -27,8 +28,8 @@ from data.download import download_wt103
 from tokenizers.vocab import Vocab
 
 
-def parse_args(argv=None):
-    ap = P.OneLineParser(description=__doc__.split("\n\n")[0], prog="finetune_lm.py")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = P.OneLineParser(description=__doc__, prog="finetune_lm.py")
     P.add_common_flags(ap, P.LM_PRESETS)
     ap.add_argument("--pretrained", default="none",
                     help="none (random weights), wt103 (fastai's WikiText-103 model, downloaded), or PATH: a folder "
@@ -106,7 +107,8 @@ def main(argv=None) -> None:
         print(f"{len(docs)} documents ({len(train_idx)} train, {len(valid_idx)} valid), "
               f"{int(offsets[-1]):,} tokens, vocab {len(vocab)}; data ready in {time.time() - t0:.1f}s")
         train_dl = LMLoader(train, bs=r.bs, seq_len=r.seq_len, shuffle=True, backwards=args.backwards, seed=args.seed)
-        valid_dl = LMLoader(valid, bs=min(r.bs, max(1, (int(valid[1][-1]) - 1) // 2)), seq_len=r.seq_len,
+        n_valid_tokens = int(valid[1][-1])  # a tiny validation set gets a smaller batch (each row >= 2 tokens)
+        valid_dl = LMLoader(valid, bs=min(r.bs, max(1, (n_valid_tokens - 1) // 2)), seq_len=r.seq_len,
                             shuffle=False, backwards=args.backwards)
 
         model, source = build_model(args, r, vocab)

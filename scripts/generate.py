@@ -5,14 +5,16 @@
 """
 from __future__ import annotations
 
+import argparse
+
 import pipeline as P
 import torch
 
 from awdlstm import LanguageModel, generate, load_model
 
 
-def parse_args(argv=None):
-    ap = P.OneLineParser(description=__doc__.split("\n\n")[0], prog="generate.py")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = P.OneLineParser(description=__doc__, prog="generate.py")
     ap.add_argument("prompt", nargs="?", default="I liked this movie because", help="the start of the text")
     ap.add_argument("--model", default=None, help="finetune_lm.py's run folder (default: the newest runs/lm-*)")
     ap.add_argument("--n-words", type=int, default=40, help="words to add")

@@ -103,7 +103,12 @@ CLAS_PRESETS = {
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse with a one-line error (`prog: error: ... (see --help)`) and exit status 2."""
+    """argparse with a one-line error (`prog: error: ... (see --help)`) and exit status 2; the description
+    (the script's docstring, examples included) is shown as written."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -130,7 +135,6 @@ def add_recipe_flags(parser: argparse.ArgumentParser, recipe_cls: type, presets:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
     parser.epilog = (f"presets ({recipe_cls.__name__}; --preset defaults to gpu on CUDA, else cpu):\n{table}")
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def _fmt(v) -> str:

@@ -7,10 +7,11 @@
 
 The texts are tokenized as in training, batched by length (the ClasLoader's sorted order, little padding)
 and the predictions are put back in the input order. Output: one line per text, `label<TAB>p(class)...<TAB>
-text` (a header names the classes), or one JSON object per line with --json.
+text` (stderr names the columns), or one JSON object per line with --json.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -25,8 +26,8 @@ from tokenizers.corpus import tokenize_corpus
 from tokenizers.vocab import Vocab
 
 
-def parse_args(argv=None):
-    ap = P.OneLineParser(description=__doc__.split("\n\n")[0], prog="predict.py")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = P.OneLineParser(description=__doc__, prog="predict.py")
     ap.add_argument("texts", nargs="*", help="texts to classify (none, and no --files: read stdin, one per line)")
     ap.add_argument("--files", nargs="+", default=None, help="files to classify, each file one text")
     ap.add_argument("--model", action="append", default=None,

@@ -12,6 +12,7 @@ label vocab into the run folder and reports the final validation accuracy.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import time
@@ -29,8 +30,8 @@ from data import ClasLoader, LabelVocab
 from tokenizers.vocab import Vocab
 
 
-def parse_args(argv=None):
-    ap = P.OneLineParser(description=__doc__.split("\n\n")[0], prog="train_classifier.py")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = P.OneLineParser(description=__doc__, prog="train_classifier.py")
     P.add_common_flags(ap, P.CLAS_PRESETS)
     ap.add_argument("--encoder", default=None,
                     help="finetune_lm.py's run folder (encoder.pt + vocab.json); default: the newest runs/lm-*")
