@@ -89,14 +89,16 @@ class ClasRecipe:
 
 LM_PRESETS = {
     "gpu": LMRecipe(),  # the book: AWD-LSTM 400/1152/3, bs 128, seq_len 80, 1 + 10 epochs
-    "cpu": LMRecipe(emb_sz=64, n_hid=192, n_layers=2, max_vocab=8000, lm_docs=1000, bs=64, seq_len=72,
+    # measured on a 2-core AMD EPYC (load 1-2): finetune_lm 102 s + train_classifier 236 s, 85.9% valid accuracy
+    "cpu": LMRecipe(emb_sz=64, n_hid=192, n_layers=2, max_vocab=8000, lm_docs=1500, bs=64, seq_len=72,
                     epochs=1, lr=1e-2),
     "tiny": LMRecipe(emb_sz=16, n_hid=32, n_layers=2, max_vocab=2000, min_freq=2, lm_docs=40, bs=16, seq_len=16,
                      epochs=1, precision="fp32"),
 }
 CLAS_PRESETS = {
     "gpu": ClasRecipe(),
-    "cpu": ClasRecipe(bs=64, max_tokens=150, max_len=150, epochs=(1, 1, 1), lrs=(2e-2, 1e-2, 5e-3)),
+    # from random weights the encoder must train at a high lr: the last stage unfreezes at 1e-2, lr_mult 2.6**2
+    "cpu": ClasRecipe(bs=64, max_tokens=200, max_len=200, epochs=(1, 1, 2), lrs=(2e-2, 1e-2, 1e-2), lr_mult=2.6**2),
     "tiny": ClasRecipe(bs=8, seq_len=16, max_len=64, max_tokens=64, train_docs=48, valid_docs=24, epochs=(1, 1),
                        lrs=(2e-2, 1e-2), precision="fp32"),
 }
