@@ -9,8 +9,13 @@ from .classifier import (
 )
 from .dropout import EmbeddingDropout, RNNDropout, WeightDropout, dropout_mask
 from .generate import decode_spec_tokens, decode_text, generate, generate_tokens
+from .lr_find import lr_find
 from .model import AWDLSTM, AWDLSTMConfig, LanguageModel, LinearDecoder, clas_config, lm_config
+from .optim import Adam
 from .pretrained import LoadedLM, from_fastai_state_dict, load_fastai_lm, match_embeds, read_itos_pickle
+from .schedule import OneCycle, even_mults
+from .train import FitInterrupted, Learner, NonFiniteLoss, TrainConfig
+from .train_checkpoint import set_seed
 
 __all__ = [
     "AWDLSTM", "AWDLSTMConfig", "EmbeddingDropout", "LanguageModel", "LinBnDrop", "LinearDecoder", "LoadedLM",
@@ -18,4 +23,6 @@ __all__ = [
     "decode_spec_tokens", "decode_text", "dropout_mask", "from_fastai_state_dict", "generate", "generate_tokens",
     "lm_config", "load_encoder", "load_fastai_lm", "load_model", "masked_concat_pool", "match_embeds",
     "read_itos_pickle", "save_encoder", "save_model",
+    "Adam", "FitInterrupted", "Learner", "NonFiniteLoss", "OneCycle", "TrainConfig", "even_mults", "lr_find",
+    "set_seed",
 ]

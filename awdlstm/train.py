@@ -66,20 +66,24 @@ class NonFiniteLoss(RuntimeError):
 
 
 class SmoothLoss:
-    """fastai's `train_loss`: exponential moving average of the batch losses (beta 0.98), bias-corrected."""
+    """fastai's `train_loss`: exponential moving average of the batch losses (beta 0.98), bias-corrected.
+
+    Kept in a float32 tensor and updated with `torch.lerp`, as fastai's `AvgSmoothLoss`, so the printed
+    values agree to the last digit.
+    """
 
     def __init__(self, beta: float = 0.98):
-        self.beta, self.count, self.val = beta, 0, 0.0
+        self.beta, self.count, self.val = beta, 0, torch.tensor(0.0)
 
     def add(self, loss: float) -> float:
         """Add one batch loss and return the smoothed value."""
         self.count += 1
-        self.val = self.beta * self.val + (1 - self.beta) * loss
+        self.val = torch.lerp(torch.tensor(loss, dtype=torch.float32), self.val, self.beta)
         return self.value
 
     @property
     def value(self) -> float:
-        return self.val / (1 - self.beta**self.count) if self.count else math.nan
+        return (self.val / (1 - self.beta**self.count)).item() if self.count else math.nan
 
 
 def ar_tar(raw_out: torch.Tensor, out: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
@@ -130,6 +134,7 @@ class Learner:
         self.history: list[dict] = []  # one row per epoch, all fits
         self.batches: dict[str, list] = {"iter": [], "loss": [], "lr": []}  # per training batch, all fits
         self.n_fits, self.bad_steps = 0, 0
+        self.train_epochs = 0  # training epochs run so far, all fits: a loader's `set_epoch` gets it
         self.smooth = SmoothLoss()
 
     # --- freezing (the book's gradual unfreezing) ---------------------------------------------------
@@ -189,25 +194,27 @@ class Learner:
     def validate(self, dl: Iterable | None = None) -> dict[str, float]:
         """Validation loss and metrics, averaged over batches weighted by batch size (as fastai's AvgLoss)."""
         dl = self.valid_dl if dl is None else dl
+        if dl is None:
+            raise ValueError("validate() needs validation data: pass valid_dl to Learner or dl here")
         self.model.eval()
         self.model.reset()
-        total_loss = total_acc = 0.0
+        total_loss = total_acc = torch.tensor(0.0)  # float32 sums weighted by batch size, as fastai's AvgLoss
         count = 0
         for x, y in tqdm(dl, total=_len_or_none(dl), leave=False, disable=not self.cfg.progress, desc="valid"):
             x, y = self._to_device(x, y)
             with self.precision.autocast():
                 logits = self.model(x)[0]
             bs = y.shape[0]
-            total_loss += flat_cross_entropy(logits, y).item() * bs
-            total_acc += (logits.argmax(-1) == y).float().mean().item() * bs
+            total_loss = total_loss + flat_cross_entropy(logits, y).cpu() * bs
+            total_acc = total_acc + (logits.argmax(-1) == y).float().mean().cpu() * bs
             count += bs
         if count == 0:
             raise ValueError("the validation data yielded no batches")
-        res = {"valid_loss": total_loss / count}
+        res = {"valid_loss": (total_loss / count).item()}
         if "accuracy" in self.metrics:
-            res["accuracy"] = total_acc / count
+            res["accuracy"] = (total_acc / count).item()
         if "perplexity" in self.metrics:
-            res["perplexity"] = math.exp(res["valid_loss"])
+            res["perplexity"] = torch.exp(total_loss / count).item()
         return res
 
     # --- fit_one_cycle ------------------------------------------------------------------------------
@@ -234,6 +241,8 @@ class Learner:
         try:
             for epoch in range(start_epoch, n_epoch):
                 start = time.time()
+                if hasattr(self.train_dl, "set_epoch"):  # loaders with their own shuffling seed (LMLoader)
+                    self.train_dl.set_epoch(self.train_epochs)
                 self.model.train()
                 self.model.reset()
                 bar = tqdm(self.train_dl, total=n_iter, leave=False, disable=not self.cfg.progress,
@@ -249,6 +258,7 @@ class Learner:
                     self.batches["lr"].append(lrs[-1])
                     if i % 10 == 0:
                         bar.set_postfix(loss=f"{loss:.4f}")
+                self.train_epochs += 1
                 row = {"fit": self.n_fits, "epoch": epoch, "train_loss": self.smooth.value}
                 if self.valid_dl is not None:
                     row.update(self.validate())
@@ -274,9 +284,10 @@ class Learner:
             raise e
         path = self.save(self.run_dir / "interrupted.pt", fit={**fit, "epoch": None})
         last = self.run_dir / "last.pt"
+        done = [r for r in self.history if r["fit"] == fit["fit"]]
         msg = (f"Interrupted: weights saved to {path}. "
-               + (f"Resume the fit from its last completed epoch with learner.resume('{last}')."
-                  if last.exists() else "No epoch of this run was completed."))
+               + (f"Resume the fit from its last completed epoch ({done[-1]['epoch']}) with learner.resume('{last}')."
+                  if done and last.exists() else "No epoch of this fit was completed; start it again."))
         tqdm.write(msg)
         raise FitInterrupted(msg) from None
 
@@ -287,7 +298,8 @@ class Learner:
         if not path.is_absolute() and path.parent == Path(".") and self.run_dir is not None:
             path = self.run_dir / path
         ckpt = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "fit": fit or {},
-                "smooth": {"count": self.smooth.count, "val": self.smooth.val}, "n_fits": self.n_fits,
+                "smooth": {"count": self.smooth.count, "val": self.smooth.val.clone()}, "n_fits": self.n_fits,
+                "train_epochs": self.train_epochs,
                 "rng": rng_state(), "history": self.history, "batches": self.batches,
                 "cfg": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.cfg).items()}}
         if self.scaler is not None:
@@ -303,7 +315,8 @@ class Learner:
             if self.scaler is not None and "scaler" in ckpt:
                 self.scaler.load_state_dict(ckpt["scaler"])
         self.history, self.batches, self.n_fits = ckpt["history"], ckpt["batches"], ckpt["n_fits"]
-        self.smooth.count, self.smooth.val = ckpt["smooth"]["count"], ckpt["smooth"]["val"]
+        self.train_epochs = ckpt["train_epochs"]
+        self.smooth.count, self.smooth.val = ckpt["smooth"]["count"], ckpt["smooth"]["val"].cpu()
         set_rng_state(ckpt["rng"])
         return ckpt["fit"]
 

@@ -77,3 +77,14 @@ def test_save_load_round_trip(tmp_path):
 def test_non_str_input_names_the_document():
     with pytest.raises(TypeError, match="text 1 is a bytes"):
         tokenize_all(["fine", b"bytes"])
+
+
+def test_a_space_token_and_a_typed_block_char_become_one_type():
+    # replace_space turns a space token ' ' into '\u2581', the same string as a '\u2581' token typed in a text.
+    def tok(text):
+        return text.split("|")
+
+    corpus = tokenize_corpus(["x| |\u2581|y| "], n_workers=1, tok=tok, rules=[])
+    assert corpus.types == ["x", "\u2581", "y"]
+    assert corpus.to_lists() == [["x", "\u2581", "\u2581", "y", "\u2581"]]
+    assert corpus.counts()["\u2581"] == 3

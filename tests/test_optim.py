@@ -86,3 +86,23 @@ def test_bad_groups():
         Adam([[p], [p]])
     with pytest.raises(ValueError, match="3 values for 'lr'"):
         Adam([[p]]).set_hyper("lr", [1, 2, 3])
+
+
+def test_works_with_grad_scaler():
+    """torch.amp.GradScaler (used for fp16 on CUDA) drives our Adam through its param_groups view."""
+    torch.manual_seed(0)
+    p = nn.Parameter(torch.randn(4))
+    q = nn.Parameter(p.detach().clone())
+    plain, scaled = Adam([[q]], lr=1e-2), Adam([[p]], lr=1e-2)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    scaler.scale((p * torch.arange(4.0)).sum()).backward()
+    scaler.step(scaled)
+    scaler.update()
+    (q * torch.arange(4.0)).sum().backward()
+    plain.step()
+    torch.testing.assert_close(p.detach(), q.detach())
+    p.grad = torch.full((4,), float("inf"))  # an overflow: the scaler skips the step
+    before = p.detach().clone()
+    scaler.step(scaled)
+    scaler.update()
+    assert torch.equal(p.detach(), before) and scaler.get_scale() < 1024.0

@@ -10,6 +10,21 @@ from tiny_models import TinyClassifier, TinyLM, clas_batches, lm_batches
 from awdlstm.train import Learner, NonFiniteLoss, TrainConfig, ar_tar, flat_cross_entropy
 
 FAST = dict(progress=False, seed=0, precision="fp32")
+try:  # the optional `plot` extra
+    import matplotlib  # noqa: F401
+
+    HAS_MPL = True
+except ImportError:
+    HAS_MPL = False
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread, and do not slow to a crawl on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _snapshot(params):
@@ -32,7 +47,7 @@ def test_lm_fit_one_cycle_learns_and_writes_run(tmp_path, capsys):
         ["fit", "epoch", "train_loss", "valid_loss", "accuracy", "perplexity"]
     hist = json.loads((tmp_path / "history.json").read_text())
     assert len(hist["epochs"]) == 4 and len(hist["batches"]["loss"]) == 32
-    assert (tmp_path / "last.pt").exists() and (tmp_path / "curves.png").exists()
+    assert (tmp_path / "last.pt").exists() and (tmp_path / "curves.png").exists() == HAS_MPL
 
 
 def test_loop_hypers_equal_fastai_lm_learner(fixtures_dir):
@@ -138,7 +153,7 @@ def test_lr_find_restores_and_suggests(tmp_path):
     assert all(1e-7 <= v <= 10 for v in res.suggestions.values()) and set(res.suggestions) == {"valley", "steep",
                                                                                               "minimum"}
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
-    assert learn.opt.state == {} and (tmp_path / "lr_find.png").exists()
+    assert learn.opt.state == {} and (tmp_path / "lr_find.png").exists() == HAS_MPL
 
 
 def test_bad_arguments():
@@ -221,3 +236,131 @@ def test_autocast_trains_with_fp32_weights_and_loss(precision):
     assert math.isfinite(rows[0]["train_loss"]) and math.isfinite(rows[0]["valid_loss"])
     assert all(p.dtype == torch.float32 for p in learn.model.parameters())
     assert all(st["sqr_avg"].dtype == torch.float32 for st in learn.opt.state.values())
+
+
+def test_real_language_model_and_classifier_train():
+    """The model helper's LanguageModel / TextClassifier (awdlstm.model) through the loop: the book's recipes."""
+    from awdlstm.classifier import TextClassifier
+    from awdlstm.model import LanguageModel, clas_config, lm_config
+
+    torch.manual_seed(0)
+    lm = LanguageModel(16, lm_config(emb_sz=16, n_hid=32, n_layers=2, drop_mult=0.3))
+    learn = Learner(lm, lm_batches(8), lm_batches(2, seed=1), cfg=TrainConfig(**FAST))
+    start = learn.validate()["valid_loss"]
+    learn.freeze()
+    learn.fit_one_cycle(1, 3e-3)  # (a frozen epoch at a high lr can park this tiny LM on a unigram plateau)
+    learn.unfreeze()
+    rows = learn.fit_one_cycle(6, 3e-2)
+    assert rows[-1]["valid_loss"] < 0.6 * start and rows[-1]["accuracy"] > 0.5
+
+    clas = TextClassifier(16, 2, clas_config(emb_sz=8, n_hid=16, n_layers=2, drop_mult=0.3), lin_ftrs=[8], bptt=6)
+    learn = Learner(clas, clas_batches(6), clas_batches(2, seed=1), metrics=["accuracy"],
+                    cfg=TrainConfig(**FAST, moms=(0.95, 0.85, 0.95)))
+    start = learn.validate()["valid_loss"]
+    learn.freeze()
+    learn.fit_one_cycle(1, 2e-2)
+    for n in (-2, -3):
+        learn.freeze_to(n)
+        learn.fit_one_cycle(1, slice(1e-2 / 2.6**4, 1e-2))
+    learn.unfreeze()
+    rows = learn.fit_one_cycle(2, slice(1e-2 / 2.6**4, 1e-2))
+    assert rows[-1]["valid_loss"] < start
+
+
+# Generated once with fastai 2.8.12 in the reference venv (1 thread): TextLearner(dls, get_language_model(AWD_LSTM,
+# 16, config=dict(awd_lstm_lm_config, emb_sz=16, n_hid=32, n_layers=2), drop_mult=0.3), CrossEntropyLossFlat(),
+# metrics=[accuracy, Perplexity()], splitter=awd_lstm_lm_split) built after torch.manual_seed(0), on the same
+# lm_batches through fastai DataLoaders (bs=None, no shuffle); freeze, manual_seed(1), fit_one_cycle(1, 3e-3),
+# unfreeze, fit_one_cycle(2, 1e-2). Rows: train_loss, valid_loss, accuracy, perplexity; weights: sums per tensor.
+FASTAI_ROWS = [[2.763984, 2.759280, 0.093750, 15.788474],
+               [2.743682622909546, 2.700206756591797, 0.109375, 14.882808685302734],
+               [2.6587135791778564, 2.560910224914551, 0.109375, 12.94759750366211]]
+FASTAI_SUMS = {"encoder.encoder.weight": -1.621742691801046, "encoder.rnns.0.module.weight_ih_l0": -0.5308413058737642,
+               "encoder.rnns.0.module.weight_hh_l0": -6.511800869178842, "encoder.rnns.0.module.bias_ih_l0": 2.086690157535486,
+               "encoder.rnns.0.module.bias_hh_l0": 2.3126865876838565, "encoder.rnns.1.module.weight_ih_l0": 18.51650438280194,
+               "encoder.rnns.1.module.weight_hh_l0": 4.43754020423512, "encoder.rnns.1.module.bias_ih_l0": -0.517140532610938,
+               "encoder.rnns.1.module.bias_hh_l0": -0.9865322082769126, "decoder.decoder.bias": -0.00033295899629592896}
+FASTAI_EMB_ROW3 = [-0.10756418853998184, 0.13469159603118896, -0.003365306416526437, 0.1653916984796524]
+
+
+class TorchLikeLoader:
+    """Fixed batches; like torch's DataLoader (under fastai's) it draws one int64 from torch's RNG per pass."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        torch.empty((), dtype=torch.int64).random_()
+        yield from self.batches
+
+
+def test_lm_recipe_equals_fastai_end_to_end():
+    """Same weights, data and RNG stream: the loop reproduces fastai's table and final weights."""
+    from awdlstm.model import LanguageModel, lm_config
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        lm = LanguageModel(16, lm_config(emb_sz=16, n_hid=32, n_layers=2, drop_mult=0.3))
+        learn = Learner(lm, TorchLikeLoader(lm_batches(8)), TorchLikeLoader(lm_batches(2, seed=1)),
+                        cfg=TrainConfig(progress=False, precision="fp32"))
+        learn.freeze()
+        torch.manual_seed(1)
+        rows = learn.fit_one_cycle(1, 3e-3)
+        learn.unfreeze()
+        rows += learn.fit_one_cycle(2, 1e-2)
+    finally:
+        torch.set_num_threads(threads)
+    got = [[r["train_loss"], r["valid_loss"], r["accuracy"], r["perplexity"]] for r in rows]
+    torch.testing.assert_close(torch.tensor(got[0]), torch.tensor(FASTAI_ROWS[0]), rtol=0, atol=1.5e-6)
+    torch.testing.assert_close(torch.tensor(got[1:]), torch.tensor(FASTAI_ROWS[1:]), rtol=2e-6, atol=0)
+    sd = lm.state_dict()
+    for k, want in FASTAI_SUMS.items():
+        assert sd[k].double().sum().item() == pytest.approx(want, rel=1e-6, abs=1e-9), k
+    torch.testing.assert_close(sd["encoder.encoder.weight"][3, :4], torch.tensor(FASTAI_EMB_ROW3), rtol=1e-6, atol=1e-7)
+
+
+def test_gradient_clipping():
+    torch.manual_seed(0)
+    learn = Learner(TinyLM(), lm_batches(3), None, cfg=TrainConfig(**FAST, clip=0.01))
+    norms = []
+    step = learn.opt.step
+
+    def recording_step():
+        norms.append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in learn.opt.params()])).item())
+        step()
+
+    learn.opt.step = recording_step
+    learn.fit_one_cycle(1, 1e-2)
+    assert len(norms) == 3 and max(norms) <= 0.01 + 1e-6
+
+
+# Generated once with fastai 2.8.12 (refenv, 1 thread): the TextLearner of FASTAI_ROWS above, built after
+# torch.manual_seed(0), then torch.manual_seed(1) and learn.lr_find(num_it=20, suggest_funcs=(valley, steep,
+# minimum)): recorder.losses (smoothed) and the three suggestions.
+FASTAI_LRFIND_LOSSES = [
+                  2.7695791721343994, 2.7694268226623535, 2.769526243209839, 2.7698299884796143,
+                  2.7698023319244385, 2.76982045173645, 2.769659996032715, 2.769650459289551,
+                  2.7696399688720703, 2.7695868015289307, 2.7695744037628174, 2.769442319869995,
+                  2.7690517902374268, 2.768317461013794, 2.7670738697052, 2.7652268409729004,
+                  2.7577109336853027, 2.7272608280181885, 2.6921303272247314, 2.6807761192321777]
+FASTAI_LRFIND_SUGGESTIONS = {"valley": 6.30957365501672e-05, "steep": 0.015848932787775993,
+                             "minimum": 0.003981071710586548}
+
+
+def test_lr_find_equals_fastai_end_to_end():
+    from awdlstm.model import LanguageModel, lm_config
+
+    torch.manual_seed(0)
+    lm = LanguageModel(16, lm_config(emb_sz=16, n_hid=32, n_layers=2, drop_mult=0.3))
+    learn = Learner(lm, TorchLikeLoader(lm_batches(8)), TorchLikeLoader(lm_batches(2, seed=1)),
+                    cfg=TrainConfig(progress=False, precision="fp32"))
+    torch.manual_seed(1)
+    res = learn.lr_find(num_it=20, suggest_funcs=("valley", "steep", "minimum"), plot=False)
+    assert res.lrs == pytest.approx([1e-7 * 1e8 ** (i / 20) for i in range(20)], rel=1e-12)
+    torch.testing.assert_close(torch.tensor(res.losses), torch.tensor(FASTAI_LRFIND_LOSSES), rtol=1e-6, atol=1e-6)
+    assert res.suggestions == pytest.approx(FASTAI_LRFIND_SUGGESTIONS, rel=1e-6)

@@ -5,10 +5,19 @@ import random
 import numpy as np
 import pytest
 import torch
-from tiny_models import ShuffledBatches, TinyLM, lm_batches
+from tiny_models import SeededBatches, ShuffledBatches, TinyLM, lm_batches
 
 from awdlstm.train import FitInterrupted, Learner, TrainConfig
 from awdlstm.train_checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, set_seed
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread, and do not slow to a crawl on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _learner(run_dir, train_dl):
@@ -17,19 +26,21 @@ def _learner(run_dir, train_dl):
                    cfg=TrainConfig(progress=False, precision="fp32"))
 
 
-def test_interrupted_fit_resumes_bit_exact(tmp_path):
-    data = lm_batches(5)
-    full = _learner(tmp_path / "full", ShuffledBatches(data))
+@pytest.mark.parametrize("loader", [ShuffledBatches, SeededBatches])
+def test_interrupted_fit_resumes_bit_exact(tmp_path, loader):
+    data = lm_batches(5, sl=7)  # 7: the rule's period is 8, so every batch differs (order matters)
+    assert not torch.equal(data[0][0], data[1][0])
+    full = _learner(tmp_path / "full", loader(data))
     full.fit_one_cycle(3, 1e-2)
 
-    cut = _learner(tmp_path / "cut", ShuffledBatches(data, interrupt_at=(1, 2)))  # Ctrl-C in epoch 1
+    cut = _learner(tmp_path / "cut", loader(data, interrupt_at=(1, 2)))  # Ctrl-C in epoch 1
     with pytest.raises(FitInterrupted, match="resume"):
         cut.fit_one_cycle(3, 1e-2)
     assert (tmp_path / "cut" / "interrupted.pt").exists()
     assert load_checkpoint(tmp_path / "cut" / "last.pt")["fit"]["epoch"] == 1
 
     torch.manual_seed(123)  # a fresh process: other weights, other RNG state ...
-    resumed = Learner(TinyLM(p=0.3), ShuffledBatches(data), lm_batches(2, seed=1), tmp_path / "cut",
+    resumed = Learner(TinyLM(p=0.3), loader(data), lm_batches(2, seed=1), tmp_path / "cut",
                       cfg=TrainConfig(progress=False, precision="fp32"))
     resumed.resume(tmp_path / "cut" / "last.pt")
     for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):

@@ -94,3 +94,22 @@ class ShuffledBatches:
             if self.interrupt_at == (self.epoch, i):
                 raise KeyboardInterrupt
             yield self.batches[j]
+
+
+class SeededBatches(ShuffledBatches):
+    """Like data.LMLoader: its own seed, an epoch counter advanced by each pass, and `set_epoch(n)`."""
+
+    def __init__(self, batches, seed=0, interrupt_at=None):
+        super().__init__(batches, interrupt_at)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        order = torch.randperm(len(self.batches), generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        self.epoch += 1
+        for i, j in enumerate(order.tolist()):
+            if self.interrupt_at == (self.epoch - 1, i):
+                raise KeyboardInterrupt
+            yield self.batches[j]

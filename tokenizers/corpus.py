@@ -99,16 +99,33 @@ def available_cores() -> int:
 
 
 def _tokenize_chunk(args: tuple[list[str], Sequence[Rule] | None, Tokenizer]) -> tuple[list[str], np.ndarray, list[int]]:
-    """Worker: tokenize a chunk of texts into (chunk-local types, int32 ids, document lengths)."""
+    """Worker: tokenize a chunk of texts into (chunk-local types in first-seen order, int32 ids, lengths)."""
     texts, rules, tok = args
     index: dict[str, int] = {}
     ids: list[int] = []
     lengths = []
     for text in texts:
-        tokens = tokenize(text, rules, tok)
-        ids.extend([index.setdefault(t, len(index)) for t in tokens])
+        tokens = tok(apply_rules(text, rules))
+        for t in set(tokens).difference(index):  # new types, numbered in any order for now
+            index[t] = len(index)
+        ids.extend(map(index.__getitem__, tokens))  # C speed: no Python code per token
         lengths.append(len(tokens))
-    return list(index), np.array(ids, dtype=np.int32), lengths
+    ids = np.array(ids, dtype=np.int32)
+    # Renumber the types in the order of their first occurrence (fastai's Counter order), ...
+    _, first = np.unique(ids, return_index=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    types = list(index)
+    types = [replace_space(types[i]) for i in order.tolist()]
+    ids = rank[ids]
+    # ... and apply replace_space per type; should '▁' in the text make two types equal, merge them.
+    if len(set(types)) < len(types):
+        merged = {t: None for t in types}
+        to_merged = {t: i for i, t in enumerate(merged)}
+        ids = np.array([to_merged[t] for t in types], dtype=np.int32)[ids]
+        types = list(merged)
+    return types, ids, lengths
 
 
 def _corpus_key(texts: Sequence[str], rules: Sequence[Rule] | None, tok: Tokenizer) -> str:

@@ -1,0 +1,13 @@
+"""The worked examples in the tokenizers' docstrings are true."""
+import doctest
+
+import pytest
+
+import tokenizers
+from tokenizers import corpus, vocab
+
+
+@pytest.mark.parametrize("module", [tokenizers, vocab, corpus], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    result = doctest.testmod(module, raise_on_error=False, verbose=False)
+    assert result.attempted > 0 and result.failed == 0
