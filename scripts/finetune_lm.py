@@ -87,7 +87,7 @@ def main(argv=None) -> None:
     preset, r = P.recipe_from_args(args, P.LM_PRESETS, device)
     run_dir = P.new_run_dir(args.run_dir, "lm")
     config = {"stage": "finetune_lm", "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
-              "device": str(device), "torch": torch.__version__, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+              "backwards": args.backwards, "device": str(device), "torch": torch.__version__, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     P.save_config(run_dir, config)
     with P.logged(run_dir):
         print(f"run folder: {run_dir}  (preset {preset}, device {device})")
@@ -137,7 +137,6 @@ def main(argv=None) -> None:
                              "vocab_size": len(vocab), "n_docs": len(docs), "n_tokens": int(offsets[-1]),
                              "precision": learn.precision.name, "samples": samples,
                              **{k: last[k] for k in ("valid_loss", "accuracy", "perplexity") if k in last}}
-        config["backwards"] = args.backwards
         P.save_config(run_dir, config)
         (run_dir / "last.pt").unlink(missing_ok=True)  # the fit is complete: lm.pt holds the weights
         print(f"saved {run_dir / 'lm.pt'}, {run_dir / 'encoder.pt'} and {run_dir / 'vocab.json'} "

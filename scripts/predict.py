@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pipeline as P
 import torch
 
@@ -56,12 +57,14 @@ def read_inputs(args) -> list[str]:
 
 @torch.no_grad()
 def predict(model: TextClassifier, vocab: Vocab, texts: list[str], bs: int = 64, backwards: bool = False,
-            device: torch.device | str = "cpu") -> torch.Tensor:
+            device: torch.device | str = "cpu", max_tokens: int = 0) -> torch.Tensor:
     """Class probabilities (n_texts, n_class) in the order of `texts` (fastai's `learn.get_preds` on a test set).
 
     Batches follow the ClasLoader's validation order (longest first, little padding); `restore_order` undoes it.
+    `max_tokens > 0` cuts every text to its first tokens, as the classifier was trained.
     """
-    ids = tokenize_corpus(texts, progress=False).numericalize(vocab)
+    corpus = tokenize_corpus(texts, progress=False)
+    ids = P.subset(corpus, np.arange(len(texts)), max_tokens).numericalize(vocab)
     dl = ClasLoader(ids, None, bs=bs, seq_len=model.encoder.bptt, shuffle=False, backwards=backwards)
     model.eval().to(device)
     probs = []
@@ -72,15 +75,15 @@ def predict(model: TextClassifier, vocab: Vocab, texts: list[str], bs: int = 64,
     return dl.restore_order(torch.cat(probs))
 
 
-def load_classifier(run: str | Path) -> tuple[TextClassifier, Vocab, LabelVocab, bool]:
-    """A classifier run folder -> (model, vocab, label vocab, backwards)."""
+def load_classifier(run: str | Path) -> tuple[TextClassifier, Vocab, LabelVocab, dict]:
+    """A classifier run folder -> (model, vocab, label vocab, its config.json)."""
     weights = P.run_file(run, "classifier.pt")
     labels = LabelVocab.load(P.run_file(run, "labels.json"))
     config = json.loads(P.run_file(run, "config.json").read_text(encoding="utf-8"))
     model, itos = load_model(weights)
     if not isinstance(model, TextClassifier) or itos is None:
         raise ValueError(f"{weights} is not a classifier saved with its vocab")
-    return model, Vocab(itos), labels, bool(config.get("backwards"))
+    return model, Vocab(itos), labels, config
 
 
 def main(argv=None) -> None:
@@ -91,11 +94,12 @@ def main(argv=None) -> None:
     t0 = time.time()
     probs, labels = [], None
     for run in runs:
-        model, vocab, run_labels, backwards = load_classifier(run)
+        model, vocab, run_labels, config = load_classifier(run)
         if labels is not None and run_labels.itos != labels.itos:
             raise ValueError(f"{run} predicts the labels {run_labels.itos}, the first model {labels.itos}")
         labels = run_labels
-        probs.append(predict(model, vocab, texts, bs=args.bs, backwards=backwards, device=device))
+        probs.append(predict(model, vocab, texts, bs=args.bs, backwards=bool(config.get("backwards")), device=device,
+                             max_tokens=config.get("recipe", {}).get("max_tokens", 0)))
     probs = torch.stack(probs).mean(0)  # (n_texts, n_class): the ensemble's mean
     for text, p in zip(texts, probs.tolist(), strict=True):
         label = labels.itos[max(range(len(p)), key=p.__getitem__)]

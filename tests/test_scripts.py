@@ -294,3 +294,18 @@ def test_sources_folder_csv_and_split(tmp_path):
     ns.text_col = "nope"
     with pytest.raises(ValueError, match="missing column"):
         P.read_source(ns, labelled=True)
+
+
+def test_predict_cuts_texts_as_in_training(runs):
+    """predict() reads at most the classifier's max_tokens tokens of each text, as train_classifier did."""
+    pr = load_script("predict")
+    model, vocab, labels, config = pr.load_classifier(runs["clas_dir"])
+    assert config["recipe"]["max_tokens"] == 64 and labels.itos == ["0", "1"]
+    text = "A long review that goes on and on. " * 20
+    cut = pr.predict(model, vocab, [text], max_tokens=6)
+    ids = vocab.encode(tokenize_corpus([text], n_workers=1)[0][:6])
+    model.reset()
+    with torch.no_grad():
+        expected = model(torch.tensor([ids]))[0].softmax(-1)
+    torch.testing.assert_close(cut, expected)
+    assert not torch.allclose(pr.predict(model, vocab, [text]), cut)
