@@ -1,0 +1,147 @@
+"""Stage 2 of ULMFiT: fine-tune an AWD-LSTM language model on the target corpus (chapter 10).
+
+    python scripts/finetune_lm.py                        # the embedded IMDb corpus, preset by device
+    python scripts/finetune_lm.py --preset gpu --pretrained wt103
+    python scripts/finetune_lm.py --csv my.csv --lm-docs 5000 --epochs 3 --run-dir runs/my-lm
+
+Tokenize the texts (cached), build the vocab (min_freq 3, max_vocab 60,000), start from fastai's WT103 weights
+(`--pretrained wt103`, or PATH), our own checkpoint (PATH) or random weights (`none`), train 1 epoch with
+all but the last group frozen (lr 2e-2), unfreeze and train more epochs (lr 2e-3), save the model, the
+vocab and the encoder into the run folder, and generate a few texts from a prompt.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import pipeline as P
+import torch
+
+from awdlstm import LanguageModel, generate, lm_config, load_fastai_lm, save_encoder, save_model
+from awdlstm.train import Learner, TrainConfig
+from awdlstm.train_checkpoint import set_seed
+from data import LMLoader
+from data.download import download_wt103
+from tokenizers.vocab import Vocab
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = P.OneLineParser(description=__doc__, prog="finetune_lm.py")
+    P.add_common_flags(ap, P.LM_PRESETS)
+    ap.add_argument("--pretrained", default="none",
+                    help="none (random weights), wt103 (fastai's WikiText-103 model, downloaded), or PATH: a folder "
+                         "with lstm_fwd.pth + itos_wt103.pkl, a .pth file beside its .pkl, or our lm.pt / LM run folder")
+    ap.add_argument("--backwards", action="store_true", help="train a backward language model (texts reversed)")
+    ap.add_argument("--prompt", default="I liked this movie because", help="prompt of the generated samples")
+    ap.add_argument("--n-words", type=int, default=40, help="words to generate per sample")
+    ap.add_argument("--n-samples", type=int, default=2, help="samples to generate (0: none)")
+    ap.add_argument("--temperature", type=float, default=0.75, help="sampling temperature")
+    P.add_source_flags(ap)
+    P.add_recipe_flags(ap, P.LMRecipe, P.LM_PRESETS)
+    return ap.parse_args(argv)
+
+
+def find_pretrained(spec: str, backwards: bool) -> tuple[Path, Path | None]:
+    """`--pretrained` -> (weights file, vocab file or None when the JSON beside the weights has it)."""
+    if spec == "wt103":
+        return download_wt103("bwd" if backwards else "fwd")
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"--pretrained {spec}: no such file or folder (or use none / wt103)")
+    if path.is_dir():
+        if (path / "lm.pt").is_file():
+            return path / "lm.pt", None
+        pth, pkl = sorted(path.glob("*.pth")), sorted(path.glob("*.pkl"))
+        if len(pth) != 1 or len(pkl) != 1:
+            raise FileNotFoundError(f"--pretrained {spec}: expected one .pth and one .pkl file (or lm.pt) in it")
+        return pth[0], pkl[0]
+    if path.with_suffix(".json").is_file():
+        return path, None
+    pkl = sorted(path.parent.glob("*.pkl"))
+    if len(pkl) != 1:
+        raise FileNotFoundError(f"--pretrained {spec}: put exactly one itos .pkl file beside it")
+    return path, pkl[0]
+
+
+def build_model(args, r: P.LMRecipe, vocab: Vocab) -> tuple[LanguageModel, str]:
+    """A language model for `vocab`: random weights, or pretrained ones with rows matched to the new vocab."""
+    if args.pretrained == "none":
+        cfg = lm_config(emb_sz=r.emb_sz, n_hid=r.n_hid, n_layers=r.n_layers, drop_mult=r.drop_mult)
+        return LanguageModel(len(vocab), cfg), "random weights"
+    weights, itos = find_pretrained(args.pretrained, args.backwards)
+    loaded = load_fastai_lm(weights, itos, vocab=vocab)
+    cfg = dataclasses.replace(loaded.model.cfg, drop_mult=r.drop_mult)  # sizes from the weights
+    model = LanguageModel(len(vocab), cfg)
+    model.load_state_dict(loaded.model.state_dict())
+    c = model.cfg
+    return model, (f"{weights} ({c.emb_sz}/{c.n_hid}/{c.n_layers}; {loaded.coverage:.1%} of the vocab "
+                   "found in the pretrained vocab)")
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    device = P.resolve_device(args.device, args.threads)
+    preset, r = P.recipe_from_args(args, P.LM_PRESETS, device)
+    run_dir = P.new_run_dir(args.run_dir, "lm")
+    config = {"stage": "finetune_lm", "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
+              "backwards": args.backwards, "device": str(device), "torch": torch.__version__, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    P.save_config(run_dir, config)
+    with P.logged(run_dir):
+        print(f"run folder: {run_dir}  (preset {preset}, device {device})")
+        set_seed(args.seed)
+        rng = np.random.default_rng(args.seed)
+        t0 = time.time()
+        texts = P.read_source(args, labelled=False)
+        corpus = P.tokenize_texts(texts.texts, args.cache_dir, args.quiet)
+        docs = P.sample(np.arange(len(corpus)), r.lm_docs, rng)
+        train_idx, valid_idx = P.random_split(len(docs), r.valid_pct, rng)
+        lm_corpus = P.subset(corpus, docs)
+        vocab = Vocab.from_counts(lm_corpus.counts(), min_freq=r.min_freq, max_vocab=r.max_vocab)
+        vocab.save(run_dir / "vocab.json")
+        ids, offsets = lm_corpus.numericalize(vocab)
+        train = P.subset_ids(ids, offsets, train_idx)
+        valid = P.subset_ids(ids, offsets, valid_idx)
+        print(f"{len(docs)} documents ({len(train_idx)} train, {len(valid_idx)} valid), "
+              f"{int(offsets[-1]):,} tokens, vocab {len(vocab)}; data ready in {time.time() - t0:.1f}s")
+        train_dl = LMLoader(train, bs=r.bs, seq_len=r.seq_len, shuffle=True, backwards=args.backwards, seed=args.seed)
+        n_valid_tokens = int(valid[1][-1])  # a tiny validation set gets a smaller batch (each row >= 2 tokens)
+        valid_dl = LMLoader(valid, bs=min(r.bs, max(1, (n_valid_tokens - 1) // 2)), seq_len=r.seq_len,
+                            shuffle=False, backwards=args.backwards)
+
+        model, source = build_model(args, r, vocab)
+        print(f"model: {source}")
+        cfg = TrainConfig(wd=r.wd, precision=r.precision, seed=args.seed, progress=not args.quiet)
+        learn = Learner(model, train_dl, valid_dl, run_dir=run_dir, metrics=("accuracy", "perplexity"),
+                        cfg=cfg, device=device)
+        print(f"precision: {learn.precision.name}")
+        t1 = time.time()
+        if r.frozen_epochs > 0:
+            learn.freeze()
+            learn.fit_one_cycle(r.frozen_epochs, r.frozen_lr)
+        if r.epochs > 0:
+            learn.unfreeze()
+            learn.fit_one_cycle(r.epochs, r.lr)
+        train_time = time.time() - t1
+
+        save_model(learn.model, run_dir / "lm.pt", vocab)
+        save_encoder(learn.model, run_dir / "encoder.pt", vocab)
+        samples = [generate(learn.model, vocab, args.prompt, args.n_words, temperature=args.temperature,
+                            seed=args.seed + i) for i in range(args.n_samples)]
+        for s in samples:
+            print(s)
+        last = learn.history[-1] if learn.history else {}
+        config["results"] = {"train_time_s": round(train_time, 1), "total_time_s": round(time.time() - t0, 1),
+                             "vocab_size": len(vocab), "n_docs": len(docs), "n_tokens": int(offsets[-1]),
+                             "precision": learn.precision.name, "samples": samples,
+                             **{k: last[k] for k in ("valid_loss", "accuracy", "perplexity") if k in last}}
+        P.save_config(run_dir, config)
+        (run_dir / "last.pt").unlink(missing_ok=True)  # the fit is complete: lm.pt holds the weights
+        print(f"saved {run_dir / 'lm.pt'}, {run_dir / 'encoder.pt'} and {run_dir / 'vocab.json'} "
+              f"({train_time:.0f}s training)")
+
+
+if __name__ == "__main__":
+    P.main_guard(main)

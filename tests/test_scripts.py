@@ -1,0 +1,311 @@
+"""The user's commands end to end, as subprocesses, on the shipped sample corpus with the `tiny` preset:
+finetune_lm.py -> train_classifier.py -> predict.py / generate.py, plus the shared helpers of scripts/pipeline.py."""
+import argparse
+import csv
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts"
+SAMPLE = ROOT / "data" / "samples" / "movie_reviews_sample.csv"
+sys.path.insert(0, str(SCRIPTS))
+import pipeline as P  # noqa: E402
+
+from tokenizers.corpus import tokenize_corpus  # noqa: E402
+from tokenizers.vocab import Vocab  # noqa: E402
+
+TINY = ["--preset", "tiny", "--threads", "1", "--quiet", "--seed", "0"]
+
+
+def load_script(name: str):
+    """A script as a module, to call its main(argv) in this process (no second torch import)."""
+    spec = importlib.util.spec_from_file_location(f"script_{name}", SCRIPTS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def in_process(name: str, *args: str, capsys, monkeypatch, cwd: Path) -> tuple[int, str, str]:
+    """Run a script's main() through its error guard, as `python scripts/<name>.py args` would."""
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", *args])
+    mod = load_script(name)
+    try:
+        P.main_guard(lambda: mod.main(list(args)))
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def run(script: str, *args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(SCRIPTS / script), *args], cwd=cwd, env=env, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One tiny pipeline: finetune_lm.py then train_classifier.py, both into the default runs/ folder."""
+    cwd = tmp_path_factory.mktemp("pipeline")
+    cache = str(cwd / "cache")
+    lm = run("finetune_lm.py", *TINY, "--csv", str(SAMPLE), "--cache-dir", cache, "--n-words", "8", cwd=cwd)
+    assert lm.returncode == 0, lm.stderr[-2000:]
+    clas = run("train_classifier.py", *TINY, "--csv", str(SAMPLE), "--cache-dir", cache, cwd=cwd)
+    assert clas.returncode == 0, clas.stderr[-2000:]
+    (lm_dir,) = (cwd / "runs").glob("lm-*")
+    (clas_dir,) = (cwd / "runs").glob("clas-*")
+    return {"cwd": cwd, "lm": lm, "clas": clas, "lm_dir": lm_dir, "clas_dir": clas_dir}
+
+
+def test_finetune_lm_run_folder(runs):
+    d = runs["lm_dir"]
+    for name in ["config.json", "vocab.json", "lm.pt", "lm.json", "encoder.pt", "encoder.json", "history.csv",
+                 "history.json", "log.txt"]:
+        assert (d / name).is_file(), name
+    assert not (d / "last.pt").exists()
+    out = runs["lm"].stdout
+    assert "epoch     train_loss  valid_loss  accuracy  perplexity  time" in out
+    assert out.count("i liked this movie because") == 2  # two samples, as the chapter
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["preset"] == "tiny" and cfg["recipe"]["emb_sz"] == 16 and cfg["recipe"]["lm_docs"] == 40
+    assert cfg["results"]["n_docs"] == 40 and cfg["results"]["vocab_size"] == len(Vocab.load(d / "vocab.json"))
+    rows = list(csv.DictReader(open(d / "history.csv")))
+    assert [r["fit"] for r in rows] == ["1", "2"]  # frozen epoch, then unfrozen epoch
+    assert 0 < float(rows[-1]["perplexity"]) < len(Vocab.load(d / "vocab.json"))  # better than uniform
+    assert "train_loss" in (d / "log.txt").read_text()
+
+
+def test_train_classifier_run_folder(runs):
+    d, lm_dir = runs["clas_dir"], runs["lm_dir"]
+    for name in ["config.json", "vocab.json", "labels.json", "classifier.pt", "classifier.json", "history.csv"]:
+        assert (d / name).is_file(), name
+    assert Vocab.load(d / "vocab.json") == Vocab.load(lm_dir / "vocab.json")  # the LM's vocab
+    assert json.loads((d / "labels.json").read_text()) == {"labels": ["0", "1"]}
+    out = runs["clas"].stdout
+    assert "epoch     train_loss  valid_loss  accuracy  time" in out
+    assert "final validation accuracy:" in out
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["encoder"] == str(Path("runs") / lm_dir.name / "encoder.pt")  # default: the newest LM run
+    assert cfg["results"]["n_train"] == 48 and cfg["results"]["n_valid"] == 24
+    assert 0.0 <= cfg["results"]["accuracy"] <= 1.0
+    assert len(list(csv.DictReader(open(d / "history.csv")))) == 2  # the tiny preset's 2 stages of 1 epoch
+
+
+def test_predict_keeps_input_order(runs, capsys, monkeypatch):
+    texts = ["Great.", "A dull, long and pointless film that I regret seeing.", "Wonderful acting, loved it!",
+             "Bad", "This is the best movie of the year, and everyone should see it twice."]
+    a = run("predict.py", "--json", "--threads", "1", *texts, cwd=runs["cwd"])
+    assert a.returncode == 0, a.stderr
+    res = [json.loads(line) for line in a.stdout.splitlines()]
+    assert [r["text"] for r in res] == texts
+    for r in res:
+        assert set(r["probs"]) == {"0", "1"} and abs(sum(r["probs"].values()) - 1) < 1e-5
+        assert r["label"] == max(r["probs"], key=r["probs"].get)
+    perm = [3, 0, 4, 2, 1]  # same batch, other input order: the same numbers, permuted
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(texts[i] for i in perm) + "\n"))
+    code, out, err = in_process("predict", "--json", capsys=capsys, monkeypatch=monkeypatch, cwd=runs["cwd"])
+    assert code == 0, err
+    res_b = [json.loads(line) for line in out.splitlines()]
+    got = np.array([list(r["probs"].values()) for r in res_b])
+    np.testing.assert_allclose(got, [list(res[i]["probs"].values()) for i in perm], atol=1e-5)
+
+
+def test_generate(runs, capsys, monkeypatch):
+    code, out, err = in_process("generate", "--model", str(runs["lm_dir"]), "--n-words", "5", "--n", "2",
+                                "--seed", "3", "The film", capsys=capsys, monkeypatch=monkeypatch, cwd=runs["cwd"])
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) >= 2 and lines[0].lower().startswith("the film")
+
+
+def test_bad_input_is_one_line_and_nonzero(runs, tmp_path, capsys, monkeypatch):
+    missing = run("train_classifier.py", "--encoder", str(tmp_path / "nope"), cwd=tmp_path)  # a real process
+    assert missing.returncode == 1 and missing.stderr.strip().splitlines() == [
+        f"train_classifier.py: error: run folder {tmp_path / 'nope'} does not exist"]
+    code, _, err = in_process("finetune_lm", "--no-such-flag", capsys=capsys, monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 2 and err.strip().splitlines() == [
+        "finetune_lm.py: error: unrecognized arguments: --no-such-flag (see --help)"]
+    code, _, err = in_process("predict", "--model", str(runs["clas_dir"]), "--files", str(tmp_path / "x.txt"),
+                              capsys=capsys, monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 1 and err.strip().splitlines() == [f"predict.py: error: {tmp_path / 'x.txt'} does not exist"]
+    code, _, err = in_process("finetune_lm", *TINY, "--csv", str(tmp_path / "none.csv"), "--run-dir",
+                              str(tmp_path / "r"), capsys=capsys, monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 1 and err.strip().splitlines() == [f"finetune_lm.py: error: {tmp_path / 'none.csv'} does not exist"]
+    code, _, err = in_process("generate", "--model", str(runs["clas_dir"]), capsys=capsys, monkeypatch=monkeypatch,
+                              cwd=tmp_path)
+    assert code == 1 and "has no lm.pt" in err
+
+
+# ---------------------------------------------------------------- scripts/pipeline.py
+
+def test_recipe_flags_override_the_preset():
+    ap = P.OneLineParser()
+    P.add_common_flags(ap, P.CLAS_PRESETS)
+    P.add_recipe_flags(ap, P.ClasRecipe, P.CLAS_PRESETS)
+    args = ap.parse_args(["--preset", "gpu", "--bs", "32", "--lrs", "0.1,0.01", "--epochs", "2,3"])
+    name, r = P.recipe_from_args(args, P.CLAS_PRESETS, torch.device("cpu"))
+    assert name == "gpu" and r.bs == 32 and r.lrs == (0.1, 0.01) and r.epochs == (2, 3)
+    assert r.seq_len == 72 and r.drop_mult == 0.5  # the rest is the book's
+    name, r = P.recipe_from_args(ap.parse_args([]), P.CLAS_PRESETS, torch.device("cpu"))
+    assert name == "cpu" and r == P.CLAS_PRESETS["cpu"]
+    assert "lr_mult" in ap.epilog and "1,1,1,2" in ap.epilog  # the presets are shown in --help
+    with pytest.raises(ValueError, match="stages"):
+        P.recipe_from_args(ap.parse_args(["--epochs", "1,1"]), P.CLAS_PRESETS, torch.device("cpu"))
+
+
+def test_book_presets():
+    lm, clas = P.LM_PRESETS["gpu"], P.CLAS_PRESETS["gpu"]
+    assert (lm.emb_sz, lm.n_hid, lm.n_layers, lm.bs, lm.seq_len, lm.drop_mult) == (400, 1152, 3, 128, 80, 0.3)
+    assert (lm.frozen_epochs, lm.frozen_lr, lm.epochs, lm.lr) == (1, 2e-2, 10, 2e-3)
+    assert clas.epochs == (1, 1, 1, 2) and clas.lrs == (2e-2, 1e-2, 5e-3, 1e-3) and clas.lr_mult == 2.6**4
+
+
+def test_subset_vocab_equals_vocab_of_those_documents():
+    texts = ["The cat sat. The cat!", "A dog, a dog and A DOG.", "zebra zebra cat", "Dog days; the end."]
+    corpus = tokenize_corpus(texts, n_workers=1)
+    idxs = np.array([2, 3])
+    sub = P.subset(corpus, idxs)
+    expected = Vocab.build([corpus[i] for i in idxs], min_freq=1)
+    assert Vocab.from_counts(sub.counts(), min_freq=1) == expected
+    assert sub.to_lists() == [corpus[2], corpus[3]]
+    assert P.subset(corpus, np.array([1]), max_tokens=3).to_lists() == [corpus[1][:3]]
+    ids, offsets = corpus.numericalize(expected)
+    sel_ids, sel_off = P.subset_ids(ids, offsets, idxs)
+    assert sel_off.tolist() == [0, len(corpus[2]), len(corpus[2]) + len(corpus[3])]
+    assert expected.decode(sel_ids.tolist()) == corpus[2] + corpus[3]
+
+
+def test_split_and_sample_are_seeded():
+    tr, va = P.random_split(10, 0.2, np.random.default_rng(0))
+    assert len(va) == 2 and sorted([*tr, *va]) == list(range(10))
+    tr2, va2 = P.random_split(10, 0.2, np.random.default_rng(0))
+    assert va.tolist() == va2.tolist()
+    s = P.sample(np.arange(100), 5, np.random.default_rng(1))
+    assert len(s) == 5 and s.tolist() == sorted(s.tolist())
+    assert P.sample(np.arange(4), 0, np.random.default_rng(1)).tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="valid_pct"):
+        P.random_split(10, 1.5, np.random.default_rng(0))
+
+
+def test_one_line_parser_error(capsys):
+    ap = P.OneLineParser(prog="x.py")
+    ap.add_argument("--n", type=int)
+    with pytest.raises(SystemExit) as e:
+        ap.parse_args(["--n", "abc"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "x.py: error: argument --n: invalid int value: 'abc' (see --help)"]
+    assert isinstance(ap, argparse.ArgumentParser)
+
+
+def test_pretrained_fastai_files_and_our_run_folder(tmp_path, runs, fixtures_dir):
+    """--pretrained DIR (fastai's lstm_fwd.pth + itos pickle) and --pretrained RUN_DIR (our lm.pt)."""
+    import pickle
+
+    ft = load_script("finetune_lm")
+    fx = torch.load(fixtures_dir / "awd_lstm_lm.pt", weights_only=True)
+    old_itos = Vocab.load(runs["lm_dir"] / "vocab.json").itos[:9] + [f"w{i}" for i in range(31)]  # 40 rows
+    torch.save(fx["state_dict"], tmp_path / "lstm_fwd.pth")
+    (tmp_path / "itos_wt103.pkl").write_bytes(pickle.dumps(old_itos))
+    vocab = Vocab(old_itos[:9] + ["w3", "new", "w0"] + ["xxfake"] * 4)
+    recipe = P.LMRecipe(emb_sz=99, drop_mult=0.5)  # the sizes come from the weights, the dropouts from the recipe
+    model, source = ft.build_model(argparse.Namespace(pretrained=str(tmp_path), backwards=False), recipe, vocab)
+    assert (model.cfg.emb_sz, model.cfg.n_hid, model.cfg.n_layers, model.cfg.drop_mult) == (16, 24, 3, 0.5)
+    emb = model.encoder.encoder.weight
+    old = fx["state_dict"]["0.encoder.weight"]
+    assert torch.equal(emb[9], old[9 + 3]) and torch.equal(emb[11], old[9])  # w3, w0 keep their rows
+    assert torch.allclose(emb[10], old.mean(0))  # a new word gets the mean row
+    assert "lstm_fwd.pth" in source
+    ours = Vocab.load(runs["lm_dir"] / "vocab.json")
+    model, _ = ft.build_model(argparse.Namespace(pretrained=str(runs["lm_dir"]), backwards=False),
+                              P.LMRecipe(drop_mult=0.3), ours)
+    saved = torch.load(runs["lm_dir"] / "lm.pt", weights_only=True)
+    real = torch.tensor([t != "xxfake" for t in ours.itos])  # xxfake repeats: all take the last one's row
+    assert torch.equal(model.encoder.encoder.weight[real], saved["encoder.encoder.weight"][real])
+    assert torch.equal(model.encoder.rnns[0].module.weight_ih_l0, saved["encoder.rnns.0.module.weight_ih_l0"])
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        ft.find_pretrained(str(tmp_path / "missing"), backwards=False)
+
+
+def test_backwards_pipeline_and_ensemble(runs, capsys, monkeypatch):
+    """--backwards LM -> classifier (reads texts reversed) -> predict averages forward and backward models."""
+    cwd, cache = runs["cwd"], str(runs["cwd"] / "cache")
+    small = [*TINY, "--csv", str(SAMPLE), "--cache-dir", cache]
+    code, out, err = in_process("finetune_lm", *small, "--backwards", "--lm-docs", "20", "--epochs", "0",
+                                "--n-samples", "0", "--run-dir", "runs/bwd-lm", capsys=capsys,
+                                monkeypatch=monkeypatch, cwd=cwd)
+    assert code == 0, err
+    assert json.loads((cwd / "runs/bwd-lm/config.json").read_text())["backwards"] is True
+    code, out, err = in_process("train_classifier", *small, "--encoder", "runs/bwd-lm", "--epochs", "1",
+                                "--lrs", "0.02", "--train-docs", "16", "--valid-docs", "8", "--run-dir",
+                                "runs/bwd-clas", capsys=capsys, monkeypatch=monkeypatch, cwd=cwd)
+    assert code == 0, err
+    assert json.loads((cwd / "runs/bwd-clas/config.json").read_text())["backwards"] is True
+    texts = ["Not good at all, I am afraid.", "Lovely!"]
+    probs = []
+    for models in (["runs/bwd-clas"], [str(runs["clas_dir"])], ["runs/bwd-clas", str(runs["clas_dir"])]):
+        flags = [x for m in models for x in ("--model", m)]
+        code, out, err = in_process("predict", "--json", *flags, *texts, capsys=capsys, monkeypatch=monkeypatch,
+                                    cwd=cwd)
+        assert code == 0, err
+        probs.append(np.array([list(json.loads(line)["probs"].values()) for line in out.splitlines()]))
+    np.testing.assert_allclose(probs[2], (probs[0] + probs[1]) / 2, atol=1e-6)
+    assert not np.allclose(probs[0], probs[1])
+
+
+def test_sources_folder_csv_and_split(tmp_path):
+    """--folder (IMDb layout: split by train/test; plain: random split) and --csv with --valid-col."""
+    tc = load_script("train_classifier")
+    for split in ("train", "test"):
+        for label in ("neg", "pos"):
+            (tmp_path / "imdb" / split / label).mkdir(parents=True)
+            for i in range(3):
+                (tmp_path / "imdb" / split / label / f"{i}.txt").write_text(f"{label} review {i} of {split}")
+    (tmp_path / "imdb" / "unsup").mkdir()
+    (tmp_path / "imdb" / "unsup" / "0.txt").write_text("no label")
+    ns = argparse.Namespace(csv=None, folder=str(tmp_path / "imdb"), text_col="text", label_col="label", valid_col=None)
+    texts = P.read_source(ns, labelled=True)
+    assert len(texts) == 12 and sum(texts.is_valid) == 6 and set(texts.labels) == {"neg", "pos"}
+    assert len(P.read_source(ns, labelled=False)) == 13  # the LM also reads unsup
+    r = P.ClasRecipe(train_docs=4)
+    train, valid = tc.split_docs(texts, r, np.random.default_rng(0))
+    assert len(train) == 4 and len(valid) == 6 and not any(texts.is_valid[i] for i in train)
+    path = tmp_path / "d.csv"
+    path.write_text("review,y,v\nok,a,0\nfine,b,1\nbad,a,no\ngood,b,yes\n")
+    ns = argparse.Namespace(csv=str(path), folder=None, text_col="review", label_col="y", valid_col="v")
+    texts = P.read_source(ns, labelled=True)
+    train, valid = tc.split_docs(texts, P.ClasRecipe(), np.random.default_rng(0))
+    assert train.tolist() == [0, 2] and valid.tolist() == [1, 3]
+    ns.valid_col = None
+    train, valid = tc.split_docs(P.read_source(ns, labelled=True), P.ClasRecipe(valid_pct=0.5),
+                                 np.random.default_rng(0))
+    assert len(train) == 2 and len(valid) == 2
+    ns.text_col = "nope"
+    with pytest.raises(ValueError, match="missing column"):
+        P.read_source(ns, labelled=True)
+
+
+def test_predict_cuts_texts_as_in_training(runs):
+    """predict() reads at most the classifier's max_tokens tokens of each text, as train_classifier did."""
+    pr = load_script("predict")
+    model, vocab, labels, config = pr.load_classifier(runs["clas_dir"])
+    assert config["recipe"]["max_tokens"] == 64 and labels.itos == ["0", "1"]
+    text = "A long review that goes on and on. " * 20
+    cut = pr.predict(model, vocab, [text], max_tokens=6)
+    ids = vocab.encode(tokenize_corpus([text], n_workers=1)[0][:6])
+    model.reset()
+    with torch.no_grad():
+        expected = model(torch.tensor([ids]))[0].softmax(-1)
+    torch.testing.assert_close(cut, expected)
+    assert not torch.allclose(pr.predict(model, vocab, [text]), cut)
