@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pipeline as P
 import torch
 
+import pipeline as P
 from awdlstm import LanguageModel, generate, lm_config, load_fastai_lm, save_encoder, save_model
 from awdlstm.train import Learner, TrainConfig
 from awdlstm.train_checkpoint import set_seed

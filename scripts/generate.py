@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-import pipeline as P
 import torch
 
+import pipeline as P
 from awdlstm import LanguageModel, generate, load_model
 
 

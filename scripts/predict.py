@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pipeline as P
 import torch
 
+import pipeline as P
 from awdlstm import TextClassifier, load_model
 from data import ClasLoader, LabelVocab, read_text
 from tokenizers.corpus import tokenize_corpus

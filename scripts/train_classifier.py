@@ -18,9 +18,9 @@ import json
 import time
 
 import numpy as np
-import pipeline as P
 import torch
 
+import pipeline as P
 from awdlstm import TextClassifier, clas_config, load_encoder, save_model
 from awdlstm.checkpoint import read_meta
 from awdlstm.model import AWDLSTMConfig

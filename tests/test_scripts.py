@@ -19,7 +19,6 @@ SCRIPTS = ROOT / "scripts"
 SAMPLE = ROOT / "data" / "samples" / "movie_reviews_sample.csv"
 sys.path.insert(0, str(SCRIPTS))
 import pipeline as P  # noqa: E402
-
 from tokenizers.corpus import tokenize_corpus  # noqa: E402
 from tokenizers.vocab import Vocab  # noqa: E402
 
