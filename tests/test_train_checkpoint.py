@@ -11,15 +11,6 @@ from awdlstm.train import FitInterrupted, Learner, TrainConfig
 from awdlstm.train_checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, set_seed
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, and do not slow to a crawl on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _learner(run_dir, train_dl):
     set_seed(0)
     return Learner(TinyLM(p=0.3), train_dl, lm_batches(2, seed=1), run_dir,
