@@ -25,6 +25,7 @@ from awdlstm.train import Learner, TrainConfig
 from awdlstm.train_checkpoint import set_seed
 from data import LMLoader
 from data.download import download_wt103
+from tokenizers.corpus import select_docs
 from tokenizers.vocab import Vocab
 
 
@@ -98,12 +99,12 @@ def main(argv=None) -> None:
         corpus = P.tokenize_texts(texts.texts, args.cache_dir, args.quiet)
         docs = P.sample(np.arange(len(corpus)), r.lm_docs, rng)
         train_idx, valid_idx = P.random_split(len(docs), r.valid_pct, rng)
-        lm_corpus = P.subset(corpus, docs)
+        lm_corpus = corpus.subset(docs)
         vocab = Vocab.from_counts(lm_corpus.counts(), min_freq=r.min_freq, max_vocab=r.max_vocab)
         vocab.save(run_dir / "vocab.json")
         ids, offsets = lm_corpus.numericalize(vocab)
-        train = P.subset_ids(ids, offsets, train_idx)
-        valid = P.subset_ids(ids, offsets, valid_idx)
+        train = select_docs(ids, offsets, train_idx)
+        valid = select_docs(ids, offsets, valid_idx)
         print(f"{len(docs)} documents ({len(train_idx)} train, {len(valid_idx)} valid), "
               f"{int(offsets[-1]):,} tokens, vocab {len(vocab)}; data ready in {time.time() - t0:.1f}s")
         train_dl = LMLoader(train, bs=r.bs, seq_len=r.seq_len, shuffle=True, backwards=args.backwards, seed=args.seed)

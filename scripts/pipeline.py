@@ -288,23 +288,6 @@ def tokenize_texts(texts: list[str], cache_dir: str | None, quiet: bool = False)
     return tokenize_corpus(texts, cache_dir=cache, progress=None if not quiet else False)
 
 
-def subset(corpus: TokenizedCorpus, idxs: np.ndarray, max_tokens: int = 0) -> TokenizedCorpus:
-    """Documents `idxs` of `corpus` (each cut to `max_tokens` if > 0), types renumbered in first-seen order,
-    so a vocab built from the subset equals fastai's on those documents."""
-    starts, ends = corpus.offsets[idxs], corpus.offsets[np.asarray(idxs) + 1]
-    if max_tokens > 0:
-        ends = np.minimum(ends, starts + max_tokens)
-    lens = (ends - starts).astype(np.int64)
-    offsets = np.zeros(len(lens) + 1, dtype=np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    ids = np.concatenate([corpus.ids[a:b] for a, b in zip(starts, ends)]) if len(lens) else corpus.ids[:0]
-    uniq, first = np.unique(ids, return_index=True)
-    order = uniq[np.argsort(first, kind="stable")]  # old type ids in first-seen order
-    remap = np.zeros(len(corpus.types), dtype=np.int32)
-    remap[order] = np.arange(len(order), dtype=np.int32)
-    return TokenizedCorpus([corpus.types[i] for i in order], remap[ids], offsets)
-
-
 def sample(idxs: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """At most `n` of `idxs` at random, in their original order (`n <= 0`: all of them)."""
     if n <= 0 or n >= len(idxs):
@@ -319,13 +302,3 @@ def random_split(n: int, valid_pct: float, rng: np.random.Generator) -> tuple[np
     perm = rng.permutation(n)
     n_valid = max(1, int(valid_pct * n))
     return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
-
-
-def subset_ids(ids: np.ndarray, offsets: np.ndarray, idxs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Documents `idxs` of a numericalized corpus `(ids, offsets)`, as a new `(ids, offsets)` pair."""
-    idxs = np.asarray(idxs, dtype=np.int64)
-    lens = offsets[idxs + 1] - offsets[idxs]
-    new_offsets = np.zeros(len(idxs) + 1, dtype=np.int64)
-    np.cumsum(lens, out=new_offsets[1:])
-    parts = [ids[offsets[i]:offsets[i + 1]] for i in idxs]
-    return (np.concatenate(parts) if parts else ids[:0]), new_offsets

@@ -64,7 +64,7 @@ def predict(model: TextClassifier, vocab: Vocab, texts: list[str], bs: int = 64,
     `max_tokens > 0` cuts every text to its first tokens, as the classifier was trained.
     """
     corpus = tokenize_corpus(texts, progress=False)
-    ids = P.subset(corpus, np.arange(len(texts)), max_tokens).numericalize(vocab)
+    ids = corpus.subset(np.arange(len(texts)), max_tokens).numericalize(vocab)
     dl = ClasLoader(ids, None, bs=bs, seq_len=model.encoder.bptt, shuffle=False, backwards=backwards)
     model.eval().to(device)
     probs = []

@@ -75,8 +75,8 @@ def main(argv=None) -> None:
         train_idx, valid_idx = split_docs(texts, r, rng)
         corpus = P.tokenize_texts(texts.texts, args.cache_dir, args.quiet)
         labels = LabelVocab.build([texts.labels[i] for i in train_idx])
-        train = P.subset(corpus, train_idx, r.max_tokens).numericalize(vocab)
-        valid = P.subset(corpus, valid_idx, r.max_tokens).numericalize(vocab)
+        train = corpus.subset(train_idx, r.max_tokens).numericalize(vocab)
+        valid = corpus.subset(valid_idx, r.max_tokens).numericalize(vocab)
         train_dl = ClasLoader(train, [texts.labels[i] for i in train_idx], bs=r.bs, seq_len=r.seq_len, shuffle=True,
                               backwards=backwards, seed=args.seed, label_vocab=labels)
         valid_dl = ClasLoader(valid, [texts.labels[i] for i in valid_idx], bs=r.bs, seq_len=r.seq_len,

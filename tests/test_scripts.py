@@ -19,7 +19,7 @@ SCRIPTS = ROOT / "scripts"
 SAMPLE = ROOT / "data" / "samples" / "movie_reviews_sample.csv"
 sys.path.insert(0, str(SCRIPTS))
 import pipeline as P  # noqa: E402
-from tokenizers.corpus import tokenize_corpus  # noqa: E402
+from tokenizers.corpus import select_docs, tokenize_corpus  # noqa: E402
 from tokenizers.vocab import Vocab  # noqa: E402
 
 TINY = ["--preset", "tiny", "--threads", "1", "--quiet", "--seed", "0"]
@@ -174,13 +174,13 @@ def test_subset_vocab_equals_vocab_of_those_documents():
     texts = ["The cat sat. The cat!", "A dog, a dog and A DOG.", "zebra zebra cat", "Dog days; the end."]
     corpus = tokenize_corpus(texts, n_workers=1)
     idxs = np.array([2, 3])
-    sub = P.subset(corpus, idxs)
+    sub = corpus.subset(idxs)
     expected = Vocab.build([corpus[i] for i in idxs], min_freq=1)
     assert Vocab.from_counts(sub.counts(), min_freq=1) == expected
     assert sub.to_lists() == [corpus[2], corpus[3]]
-    assert P.subset(corpus, np.array([1]), max_tokens=3).to_lists() == [corpus[1][:3]]
+    assert corpus.subset(np.array([1]), max_tokens=3).to_lists() == [corpus[1][:3]]
     ids, offsets = corpus.numericalize(expected)
-    sel_ids, sel_off = P.subset_ids(ids, offsets, idxs)
+    sel_ids, sel_off = select_docs(ids, offsets, idxs)
     assert sel_off.tolist() == [0, len(corpus[2]), len(corpus[2]) + len(corpus[3])]
     assert expected.decode(sel_ids.tolist()) == corpus[2] + corpus[3]
 

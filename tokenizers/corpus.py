@@ -76,6 +76,16 @@ class TokenizedCorpus:
         lookup = np.array([vocab.stoi.get(t, 0) for t in self.types], dtype=np.int32)
         return lookup[self.ids], self.offsets
 
+    def subset(self, idxs: Sequence[int] | np.ndarray, max_tokens: int = 0) -> TokenizedCorpus:
+        """Documents ``idxs`` (each cut to ``max_tokens`` if > 0), types renumbered in first-seen order,
+        so a vocab built from the subset equals fastai's on those documents."""
+        ids, offsets = select_docs(self.ids, self.offsets, idxs, max_tokens)
+        uniq, first = np.unique(ids, return_index=True)
+        order = uniq[np.argsort(first, kind="stable")]  # old type ids in first-seen order
+        remap = np.zeros(len(self.types), dtype=np.int32)
+        remap[order] = np.arange(len(order), dtype=np.int32)
+        return TokenizedCorpus([self.types[i] for i in order], remap[ids], offsets)
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the corpus as one ``.npz`` file (no pickle), atomically."""
         blob = [t.encode("utf-8", "surrogatepass") for t in self.types]
@@ -92,6 +102,19 @@ class TokenizedCorpus:
             raw, bounds = z["type_bytes"].tobytes(), z["type_offsets"].tolist()
             types = [raw[a:b].decode("utf-8", "surrogatepass") for a, b in pairwise(bounds)]
             return cls(types, z["ids"], z["offsets"])
+
+
+def select_docs(ids: np.ndarray, offsets: np.ndarray, idxs: Sequence[int] | np.ndarray,
+                max_tokens: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Documents ``idxs`` of ``(ids, offsets)`` (each cut to ``max_tokens`` if > 0) as a new ``(ids, offsets)``."""
+    idxs = np.asarray(idxs, dtype=np.int64)
+    starts, ends = offsets[idxs], offsets[idxs + 1]
+    if max_tokens > 0:
+        ends = np.minimum(ends, starts + max_tokens)
+    new_offsets = np.zeros(len(idxs) + 1, dtype=np.int64)
+    np.cumsum(ends - starts, out=new_offsets[1:])
+    parts = [ids[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
+    return (np.concatenate(parts) if parts else ids[:0]), new_offsets
 
 
 def available_cores() -> int:
