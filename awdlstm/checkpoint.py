@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from tokenizers.atomic import atomic_write
+from tokenizers.vocab import as_itos
 
 from .classifier import TextClassifier
 from .model import AWDLSTM, AWDLSTMConfig, LanguageModel
@@ -40,12 +41,7 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def _itos(vocab) -> list[str] | None:
-    if vocab is None:
-        return None
-    itos = list(vocab.itos if hasattr(vocab, "itos") else vocab)
-    if not all(isinstance(t, str) for t in itos):
-        raise TypeError("vocab must be a list of strings or an object with .itos")
-    return itos
+    return None if vocab is None else as_itos(vocab)
 
 
 def _write(path: str | Path, sd: dict[str, torch.Tensor], meta: dict) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from tokenizers.rules import BOS, EOS, PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK
+from tokenizers.vocab import as_itos
 
 from .model import LanguageModel
 
@@ -81,8 +82,8 @@ def decode_text(tokens: Sequence[str]) -> str:
 
 
 def _itos_stoi(vocab) -> tuple[list[str], Callable[[str], int]]:
-    itos = list(vocab.itos if hasattr(vocab, "itos") else vocab)
-    if not itos or not all(isinstance(t, str) for t in itos):
+    itos = as_itos(vocab)
+    if not itos:
         raise TypeError("vocab must be a non-empty list of strings or an object with .itos and .stoi")
     if hasattr(vocab, "stoi"):
         stoi = vocab.stoi

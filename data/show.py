@@ -13,17 +13,12 @@ from typing import TextIO
 
 import torch
 
-
-def _itos(vocab) -> list[str]:
-    itos = getattr(vocab, "itos", vocab)
-    if not isinstance(itos, Sequence) or isinstance(itos, str):
-        raise TypeError(f"vocab must have .itos or be a list of strings, got {type(vocab).__name__}")
-    return list(itos)
+from tokenizers.vocab import as_itos
 
 
 def decode(ids: Sequence[int] | torch.Tensor, vocab, pad_idx: int | None = None, trunc_at: int | None = None) -> str:
     """Token ids -> the tokens joined by spaces (padding dropped when `pad_idx` is given; at most `trunc_at` tokens)."""
-    itos = _itos(vocab)
+    itos = as_itos(vocab)
     ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
     toks = [itos[i] if 0 <= i < len(itos) else f"<{i}?>" for i in ids if pad_idx is None or i != pad_idx]
     return " ".join(toks[:trunc_at] if trunc_at is not None else toks)
@@ -65,7 +60,7 @@ def show_batch(batch: tuple[torch.Tensor, torch.Tensor | None], vocab, label_voc
         rows = [[decode(x[i], vocab, None, trunc_at), decode(y[i], vocab, None, trunc_at)] for i in range(n)]
     else:
         header = ["text", "category"]
-        labels = None if label_vocab is None else _itos(label_vocab)
+        labels = None if label_vocab is None else as_itos(label_vocab)
         rows = [[decode(x[i], vocab, pad_idx, trunc_at),
                  "" if y is None else (labels[int(y[i])] if labels else str(int(y[i])))] for i in range(n)]
     out = format_table(header, rows, width)

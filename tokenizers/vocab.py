@@ -31,6 +31,14 @@ from .rules import SPECIAL_TOKENS
 FAKE = "xxfake"
 
 
+def as_itos(vocab: Vocab | Sequence[str]) -> list[str]:
+    """The token list of a Vocab, or of a plain list of strings (what the other packages accept as a vocab)."""
+    itos = getattr(vocab, "itos", vocab)
+    if isinstance(itos, str) or not isinstance(itos, Sequence) or not all(isinstance(t, str) for t in itos):
+        raise TypeError(f"vocab must be a list of strings or have .itos, got {type(vocab).__name__}")
+    return list(itos)
+
+
 class Vocab:
     """A list of tokens (``itos``) and its inverse (``stoi``); id 0 is xxunk, id 1 is xxpad."""
 
