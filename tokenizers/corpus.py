@@ -32,9 +32,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .atomic import atomic_write
+from .chunk_cache import ChunkTokenizer
 from .rules import DEFAULT_RULES, Rule, apply_rules, replace_space
 from .vocab import Vocab
-from .word import word_tokenize
+from .word import default_word_tokenizer, word_tokenize
 
 Tokenizer = Callable[[str], list[str]]
 CACHE_VERSION = "1"  # bump when the tokenizer's output changes, so old caches are not reused
@@ -122,8 +123,25 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _tokenize_chunk(args: tuple[list[str], Sequence[Rule] | None, Tokenizer]) -> tuple[list[str], np.ndarray, list[int]]:
-    """Worker: tokenize a chunk of texts into (chunk-local types in first-seen order, int32 ids, lengths)."""
+_worker: ChunkTokenizer | None = None  # the memo of this worker process (see _start_worker)
+
+
+def _start_worker() -> None:
+    global _worker
+    _worker = ChunkTokenizer()
+
+
+def _tokenize_fast(texts: list[str], memo: ChunkTokenizer | None = None) -> tuple[int, list[str], np.ndarray, list[int]]:
+    """Worker, default pipeline: a batch of texts through this process's :class:`ChunkTokenizer`. Returns
+    (process id, the types it met first in this batch, int32 ids in its numbering, lengths)."""
+    memo = memo or _worker
+    docs = [memo.encode(text) for text in texts]
+    ids = np.frombuffer(b"".join(docs), dtype=np.int32)
+    return os.getpid(), memo.new_types(), ids, [len(d) // 4 for d in docs]
+
+
+def _tokenize_chunk(args: tuple[list[str], Sequence[Rule] | None, Tokenizer]) -> tuple[None, list[str], np.ndarray, list[int]]:
+    """Worker, any rules and tokenizer: a batch of texts -> (None, its types in first-seen order, int32 ids, lengths)."""
     texts, rules, tok = args
     index: dict[str, int] = {}
     ids = array("i")
@@ -143,7 +161,7 @@ def _tokenize_chunk(args: tuple[list[str], Sequence[Rule] | None, Tokenizer]) ->
         to_merged = {t: i for i, t in enumerate(merged)}
         ids = np.array([to_merged[t] for t in types], dtype=np.int32)[ids]
         types = list(merged)
-    return types, ids, lengths
+    return None, types, ids, lengths
 
 
 def _corpus_key(texts: Sequence[str], rules: Sequence[Rule] | None, tok: Tokenizer) -> str:
@@ -178,16 +196,20 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
             except (OSError, ValueError, KeyError):
                 pass  # a damaged cache entry is rebuilt below
     n_workers = n_workers or available_cores()
-    chunks = [(texts[i:i + chunk_size], rules, tok) for i in range(0, len(texts), chunk_size)]
+    batches = [texts[i:i + chunk_size] for i in range(0, len(texts), chunk_size)]
+    fast = rules is None and tok is word_tokenize  # the default pipeline: memoised per chunk, straight to ids
     show = len(texts) >= 2000 if progress is None else progress
     bar = tqdm(total=len(texts), desc="tokenizing", unit="doc", disable=not show)
-    if n_workers <= 1 or len(chunks) <= 1:
-        results = (_tokenize_chunk(c) for c in chunks)
+    if n_workers <= 1 or len(batches) <= 1:
+        memo = ChunkTokenizer()
+        results = (_tokenize_fast(b, memo) if fast else _tokenize_chunk((b, rules, tok)) for b in batches)
         corpus = _merge(results, len(texts), bar)
     else:
+        default_word_tokenizer()  # built once here, inherited by forked workers
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(min(n_workers, len(chunks))) as pool:
-            corpus = _merge(pool.imap(_tokenize_chunk, chunks), len(texts), bar)
+        with ctx.Pool(min(n_workers, len(batches)), initializer=_start_worker if fast else None) as pool:
+            work = pool.imap(_tokenize_fast, batches) if fast else pool.imap(_tokenize_chunk, [(b, rules, tok) for b in batches])
+            corpus = _merge(work, len(texts), bar)
     bar.close()
     if cache_file is not None:
         corpus.save(cache_file)
@@ -195,12 +217,19 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
 
 
 def _merge(results, n_docs: int, bar) -> TokenizedCorpus:
-    """Join chunk results, renumbering chunk-local types into global first-seen order."""
+    """Join batch results, renumbering each worker's types into the global first-seen order.
+
+    A result is (worker, new types, ids, lengths): the ids number the worker's types so far (worker None:
+    this batch's types only). Batches come in document order, so a type a worker meets first in a batch is
+    met no earlier in the corpus than that batch: adding each batch's new types in order keeps the
+    first-seen order of the whole corpus."""
     index: dict[str, int] = {}
+    remaps: dict[int, array] = {}
     all_ids, lengths = [], []
-    for types, ids, lens in results:
-        remap = np.array([index.setdefault(t, len(index)) for t in types], dtype=np.int32)
-        all_ids.append(remap[ids])
+    for worker, types, ids, lens in results:
+        remap = array("i") if worker is None else remaps.setdefault(worker, array("i"))
+        remap.extend([index.setdefault(t, len(index)) for t in types])
+        all_ids.append(np.frombuffer(remap, dtype=np.int32)[ids] if len(remap) else ids.copy())
         lengths.extend(lens)
         bar.update(len(lens))
     offsets = np.zeros(n_docs + 1, dtype=np.int64)

@@ -163,8 +163,9 @@ _chunk_cache: dict[str, tuple[str, str]] = {}  # chunk -> (after replace_rep, af
 _CACHE_SIZE = 500_000
 
 
-def _rewrite_chunk(chunk: str) -> tuple[str, str]:
-    """(replace_rep(chunk), then spec_add_spaces, replace_all_caps, replace_maj), skipping rules with nothing to do."""
+def rewrite_chunk(chunk: str) -> tuple[str, str]:
+    """The chunk-local rules on one chunk of a fix_html'd text between two spaces: (replace_rep(chunk), then
+    spec_add_spaces, replace_all_caps, replace_maj), skipping the rules with nothing to do."""
     rep = replace_rep(chunk)
     out = spec_add_spaces(rep) if ("/" in rep or "#" in rep or "\\" in rep) else rep
     if out.lower() != out:  # only a chunk with capitals can change
@@ -181,7 +182,7 @@ def _rewrite_chunks(chunks: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]
         if len(cache) > _CACHE_SIZE:
             cache.clear()
         for chunk in set(chunks).difference(cache):
-            cache[chunk] = _rewrite_chunk(chunk)
+            cache[chunk] = rewrite_chunk(chunk)
         entries = list(map(cache.__getitem__, chunks))
     reps, outs = zip(*entries)
     return reps, outs

@@ -265,16 +265,20 @@ class WordTokenizer:
         out.extend(tokens[pos:])
         return out
 
+    def tokens_before_pass(self, text: str) -> tuple[list[str], bool]:
+        """Steps 1-4 of `text`, and whether step 5 (the special-case pass) would change those tokens."""
+        runs = _split_runs(text)
+        try:  # all runs cached: join their tokens at C speed
+            tokens = list(chain.from_iterable(map(self._cache.__getitem__, runs)))
+            return tokens, not self._flagged.isdisjoint(runs)
+        except KeyError:
+            return self._tokenize_new_runs(runs)
+
     def __call__(self, text: str) -> list[str]:
         """Tokenize `text` as spaCy's English tokenizer: `WordTokenizer()("don't stop.")` -> ['do', "n't", 'stop', '.']."""
         if not isinstance(text, str):
             raise TypeError(f"WordTokenizer expects a str, got {type(text).__name__}")
-        runs = _split_runs(text)
-        try:  # all runs cached: join their tokens at C speed
-            tokens = list(chain.from_iterable(map(self._cache.__getitem__, runs)))
-            needs_pass = not self._flagged.isdisjoint(runs)
-        except KeyError:
-            tokens, needs_pass = self._tokenize_new_runs(runs)
+        tokens, needs_pass = self.tokens_before_pass(text)
         return self._apply_special_cases(text, tokens) if needs_pass else tokens
 
 
@@ -293,9 +297,14 @@ def _trailing_spaces(text: str, tokens: list[str]) -> list[bool]:
 _default: WordTokenizer | None = None
 
 
-def word_tokenize(text: str) -> list[str]:
-    """Word tokenization with a shared default `WordTokenizer` (fastai's special tokens as special cases)."""
+def default_word_tokenizer() -> WordTokenizer:
+    """The shared `WordTokenizer` with fastai's special tokens as special cases (made on first use)."""
     global _default
     if _default is None:
         _default = WordTokenizer()
-    return _default(text)
+    return _default
+
+
+def word_tokenize(text: str) -> list[str]:
+    """Word tokenization with the shared default `WordTokenizer` (fastai's special tokens as special cases)."""
+    return default_word_tokenizer()(text)
