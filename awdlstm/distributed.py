@@ -80,6 +80,20 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     return total.to(t.device)
 
 
+def sync_buffers(model: torch.nn.Module) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank.
+
+    DDP broadcasts them at the start of each training forward, but that forward then updates them with the
+    rank's own batch; syncing after the epoch gives every rank the same model for validation and saving.
+    """
+    if world_size() == 1:
+        return
+    for buf in model.buffers():
+        t = buf.detach().to(_comm_device())
+        dist.broadcast(t, 0)
+        buf.copy_(t)
+
+
 def broadcast_str(s: str | None) -> str:
     """Rank 0's string, on every rank (e.g. the run folder it chose)."""
     if world_size() == 1:

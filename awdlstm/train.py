@@ -283,6 +283,7 @@ class Learner:
                     if i % 10 == 0:
                         bar.set_postfix(loss=f"{loss:.4f}")
                 self.train_epochs += 1
+                dist.sync_buffers(self.model)  # every rank: rank 0's BatchNorm statistics
                 row = {"fit": self.n_fits, "epoch": epoch, "train_loss": self.smooth.value}
                 if self.valid_dl is not None:
                     row.update(self.validate())
