@@ -28,7 +28,7 @@ from .classifier import TextClassifier
 
 
 def first_kept_position(sl: int, bptt: int, max_len: int | None) -> int:
-    """The first position whose output the SentenceEncoder keeps: the first bptt chunk within the last max_len tokens."""
+    """The first position whose output the SentenceEncoder keeps: the first bptt chunk in the last max_len tokens."""
     if max_len is None:
         return 0
     return next(i for i in range(0, sl, bptt) if sl - i <= max_len)
@@ -45,7 +45,8 @@ def intrinsic_attention(model: TextClassifier, ids: Sequence[int] | torch.Tensor
     """
     ids = torch.as_tensor(ids, dtype=torch.long)
     if ids.dim() != 1 or ids.numel() == 0:
-        raise ValueError(f"intrinsic_attention expects the ids of one non-empty document (sl,), got {tuple(ids.shape)}")
+        raise ValueError(f"intrinsic_attention expects the ids of one non-empty document (sl,), "
+                         f"got shape {tuple(ids.shape)}")
     if class_id is not None and not 0 <= class_id < model.n_class:
         raise ValueError(f"class_id {class_id} outside [0, {model.n_class})")
     awd, enc = model.encoder.module, model.encoder

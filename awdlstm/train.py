@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from awdlstm import distributed as dist
+from awdlstm import distributed
 from awdlstm.optim import Adam, norm_bias_params
 from awdlstm.precision import resolve_precision
 from awdlstm.report import EpochTable, format_time, plot_history, write_history
@@ -141,13 +141,13 @@ class Learner:
         self.n_fits, self.bad_steps = 0, 0
         self.train_epochs = 0  # training epochs run so far, all fits: a loader's `set_epoch` gets it
         self.smooth = SmoothLoss()
-        self.main = dist.is_main()  # rank 0, or the only process: prints and writes files
+        self.main = distributed.is_main()  # rank 0, or the only process: prints and writes files
         self._ddp: nn.Module | None = None  # the DistributedDataParallel wrapper, when several ranks train
 
     @property
     def train_model(self) -> nn.Module:
         """What a training step calls: the model, or the model wrapped in DistributedDataParallel."""
-        if dist.world_size() == 1:
+        if distributed.world_size() == 1:
             return self.model
         if self._ddp is None:  # built for the parameters trainable now (see freeze_to)
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -180,7 +180,8 @@ class Learner:
         with self.precision.autocast():
             logits, raw_out, out = self.train_model(x)
         loss = flat_cross_entropy(logits, y)
-        loss_value = (dist.all_reduce_sum(loss.detach()) / dist.world_size()).item()  # the whole batch's loss
+        n_ranks = distributed.world_size()
+        loss_value = (distributed.all_reduce_sum(loss.detach()) / n_ranks).item()  # the whole batch's loss
         if not math.isfinite(loss_value):
             self.opt.zero_grad()
             self.bad_steps += 1
@@ -218,8 +219,8 @@ class Learner:
         self.model.reset()
         total_loss = total_acc = torch.tensor(0.0)  # float32 sums weighted by batch size, as fastai's AvgLoss
         count = 0
-        bar = tqdm(dl, total=_len_or_none(dl), leave=False, disable=not (self.cfg.progress and self.main), desc="valid")
-        for x, y in bar:
+        progress = self.cfg.progress and self.main
+        for x, y in tqdm(dl, total=_len_or_none(dl), leave=False, disable=not progress, desc="valid"):
             x, y = self._to_device(x, y)
             with self.precision.autocast():
                 logits = self.model(x)[0]
@@ -227,8 +228,9 @@ class Learner:
             total_loss = total_loss + flat_cross_entropy(logits, y).cpu() * bs
             total_acc = total_acc + (logits.argmax(-1) == y).float().mean().cpu() * bs
             count += bs
-        if dist.world_size() > 1:  # each rank saw its share: sum the sums
-            total_loss, total_acc, count = dist.all_reduce_sum(torch.stack([total_loss, total_acc, torch.tensor(float(count))]))
+        if distributed.world_size() > 1:  # each rank saw its share: sum the sums
+            sums = torch.stack([total_loss, total_acc, torch.tensor(float(count))])
+            total_loss, total_acc, count = distributed.all_reduce_sum(sums)
             count = int(count.item())
         if count == 0:
             raise ValueError("the validation data yielded no batches")
@@ -283,7 +285,7 @@ class Learner:
                     if i % 10 == 0:
                         bar.set_postfix(loss=f"{loss:.4f}")
                 self.train_epochs += 1
-                dist.sync_buffers(self.model)  # every rank: rank 0's BatchNorm statistics
+                distributed.sync_buffers(self.model)  # every rank: rank 0's BatchNorm statistics
                 row = {"fit": self.n_fits, "epoch": epoch, "train_loss": self.smooth.value}
                 if self.valid_dl is not None:
                     row.update(self.validate())

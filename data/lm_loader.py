@@ -91,7 +91,8 @@ class LMLoader:
         self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
         self.epoch = 0
         self.rank, self.world_size = rank, world_size
-        self._starts = (np.arange(bs, dtype=np.int64) * self.bl)[rank::world_size]  # first stream position of each row
+        starts = np.arange(bs, dtype=np.int64) * self.bl  # (bs,) first stream position of each row
+        self._starts = starts[rank::world_size]  # this rank's rows
 
     def __len__(self) -> int:
         """Number of batches per epoch (fastai's `len(dl)`)."""

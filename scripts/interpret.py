@@ -44,7 +44,8 @@ def main(argv=None) -> None:
     t0 = time.time()
     model, vocab, labels, config = load_classifier(run)
     model.to(device)
-    corpus = tokenize_corpus(texts, progress=False).subset(np.arange(len(texts)), config.get("recipe", {}).get("max_tokens", 0))
+    max_tokens = config.get("recipe", {}).get("max_tokens", 0)  # cut as in training
+    corpus = tokenize_corpus(texts, progress=False).subset(np.arange(len(texts)), max_tokens)
     items = []
     for i, text in enumerate(tqdm(texts, desc="attention", disable=args.quiet or len(texts) < 2)):
         tokens = corpus[i]  # shown as written; the model reads words outside its vocab as xxunk

@@ -107,7 +107,8 @@ def test_ranks_see_disjoint_shares_of_the_one_process_batches(runs):
         assert torch.equal(y[0::2], y0) and torch.equal(y[1::2], y1)
     n_batches = 24 // 4  # classifier: 24 documents, bs 4, two epochs
     epochs = [[], []]
-    for i, ((_, y0), (_, y1), (_, y)) in enumerate(zip(r0["clas_seen"], r1["clas_seen"], one["clas_seen"], strict=True)):
+    shares = zip(r0["clas_seen"], r1["clas_seen"], one["clas_seen"], strict=True)
+    for i, ((_, y0), (_, y1), (_, y)) in enumerate(shares):
         assert not set(y0.tolist()) & set(y1.tolist()) and sorted(y0.tolist() + y1.tolist()) == sorted(y.tolist())
         epochs[i // n_batches] += y0.tolist() + y1.tolist()
     assert sorted(epochs[0]) == sorted(epochs[1]) == list(range(24))  # every document once per epoch

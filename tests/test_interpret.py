@@ -34,8 +34,9 @@ def golden(fixtures_dir):
 
 def fx_model(fx, max_len="fixture") -> TextClassifier:
     c, e = fx["config"], fx["config"]["encoder_config"]
-    m = TextClassifier(c["vocab_sz"], c["n_class"], clas_config(emb_sz=e["emb_sz"], n_hid=e["n_hid"], n_layers=e["n_layers"]),
-                       lin_ftrs=c["lin_ftrs"], bptt=c["seq_len"], max_len=c["max_len"] if max_len == "fixture" else max_len)
+    cfg = clas_config(emb_sz=e["emb_sz"], n_hid=e["n_hid"], n_layers=e["n_layers"])
+    m = TextClassifier(c["vocab_sz"], c["n_class"], cfg, lin_ftrs=c["lin_ftrs"], bptt=c["seq_len"],
+                       max_len=c["max_len"] if max_len == "fixture" else max_len)
     return from_fastai_state_dict(m, {**fx["state_dict"], **fx["bn_randomized"]["overrides"]})
 
 
@@ -77,7 +78,8 @@ def test_attention_is_the_normalised_gradient():
 
     def p1(emb):
         m.reset()
-        return m.head((m.encoder.module(emb, from_embeds=True), torch.zeros(1, 7, dtype=torch.bool)))[0].softmax(-1)[0, 1]
+        out = m.encoder.module(emb, from_embeds=True)  # (1, 7, 6)
+        return m.head((out, torch.zeros(1, 7, dtype=torch.bool)))[0].softmax(-1)[0, 1]
 
     with torch.no_grad():
         assert torch.allclose(p1(emb0).float(), probs[1])
@@ -136,7 +138,8 @@ def test_interpret_script(tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(ROOT / "scripts"))
     from interpret import main
 
-    main(["A wonderful film <3. Wonderful, wonderful.", "The bad film.", "--model", str(run), "--threads", "1", "--quiet"])
+    main(["A wonderful film <3. Wonderful, wonderful.", "The bad film.", "--model", str(run), "--threads", "1",
+          "--quiet"])
     out = capsys.readouterr().out
     page = (run / "interpretation.html").read_text(encoding="utf-8")
     assert f"wrote {run / 'interpretation.html'} (2 texts" in out and len(out.splitlines()) == 3
