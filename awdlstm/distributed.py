@@ -55,9 +55,15 @@ def setup(device: torch.device) -> torch.device:
 
 
 def cleanup() -> None:
-    """Leave the process group (at the end of a script)."""
+    """Leave the process group."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def finish() -> None:
+    """End of a script: wait until every rank gets here (rank 0 has written its files), then leave the group."""
+    barrier()
+    cleanup()
 
 
 def barrier() -> None:

@@ -134,7 +134,7 @@ def main(argv=None) -> None:
             learn.fit_one_cycle(r.epochs, r.lr)
         train_time = time.time() - t1
         if not D.is_main():
-            D.cleanup()
+            D.finish()
             return
 
         save_model(learn.model, run_dir / "lm.pt", vocab)
@@ -152,7 +152,7 @@ def main(argv=None) -> None:
         (run_dir / "last.pt").unlink(missing_ok=True)  # the fit is complete: lm.pt holds the weights
         print(f"saved {run_dir / 'lm.pt'}, {run_dir / 'encoder.pt'} and {run_dir / 'vocab.json'} "
               f"({train_time:.0f}s training)")
-    D.cleanup()
+    D.finish()
 
 
 if __name__ == "__main__":

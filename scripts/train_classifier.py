@@ -105,7 +105,7 @@ def main(argv=None) -> None:
         train_time = time.time() - t1
         final = learn.validate()  # every rank takes part: the metrics are summed over ranks
         if not D.is_main():
-            D.cleanup()
+            D.finish()
             return
 
         save_model(learn.model, run_dir / "classifier.pt", vocab)
@@ -119,7 +119,7 @@ def main(argv=None) -> None:
         print(f"final validation accuracy: {final['accuracy']:.4f} on {len(valid_idx)} documents "
               f"({train_time:.0f}s training)")
         print(f"saved {run_dir / 'classifier.pt'}, vocab.json and labels.json")
-    D.cleanup()
+    D.finish()
 
 
 if __name__ == "__main__":

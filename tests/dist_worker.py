@@ -1,10 +1,13 @@
 """One training run for tests/test_distributed.py, as one process or as each rank under torchrun:
 
     python tests/dist_worker.py OUT                                         # the single-process reference
-    torchrun --standalone --nproc_per_node 2 tests/dist_worker.py OUT       # 2 ranks, gloo on CPU
+    torchrun --standalone --nproc_per_node 2 tests/dist_worker.py OUT --scripts   # 2 ranks, gloo on CPU
 
 A tiny language model without dropout (frozen fit, then unfrozen fit: DDP is rebuilt in between) and a tiny
 classifier; every rank saves to OUT/rank<r>.pt its final weights, the batches it was given and the history.
+With --scripts the same processes then run scripts/finetune_lm.py (tiny preset, the sample corpus) into
+./runs, as `torchrun ... scripts/finetune_lm.py` would, without paying for another launch. (Only one script:
+it leaves the process group at its end, and a group is not re-created within the same torchrun launch.)
 """
 import sys
 from pathlib import Path
@@ -16,6 +19,8 @@ from awdlstm import LanguageModel, TextClassifier, clas_config, lm_config
 from awdlstm import distributed as D
 from awdlstm.train import Learner, TrainConfig
 from data import ClasLoader, LMLoader
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Recorder:
@@ -36,7 +41,7 @@ class Recorder:
             yield x, y
 
 
-def main(out: Path) -> None:
+def main(out: Path, cleanup: bool = True) -> None:
     torch.set_num_threads(1)
     D.setup(torch.device("cpu"))
     shard = {"rank": D.rank(), "world_size": D.world_size()}
@@ -68,8 +73,24 @@ def main(out: Path) -> None:
     torch.save({"lm": lm.state_dict(), "lm_seen": train.seen, "lm_history": learn.history,
                 "clas": clas.state_dict(), "clas_seen": ctrain.seen, "clas_history": clearn.history,
                 "world_size": D.world_size()}, out / f"rank{D.rank()}.pt")
-    D.cleanup()
+    if cleanup:
+        D.cleanup()
+
+
+def run_script(out: Path) -> None:
+    """scripts/finetune_lm.py in this process group (its main() finds it set up, and leaves it at the end)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import finetune_lm
+
+    finetune_lm.main(["--preset", "tiny", "--lm-docs", "20", "--threads", "1", "--quiet", "--seed", "0", "--n-samples", "1",
+                      "--n-words", "4", "--cache-dir", str(out / "cache"),
+                      "--csv", str(ROOT / "data" / "samples" / "movie_reviews_sample.csv")])
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    D.setup(torch.device("cpu"))
+    if "--scripts" in sys.argv:
+        main(Path(sys.argv[1]), cleanup=False)
+        run_script(Path(sys.argv[1]))
+    else:
+        main(Path(sys.argv[1]))

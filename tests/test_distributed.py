@@ -2,6 +2,7 @@
 (gloo on CPU) training like 1 process: same batches between them, identical weights on every rank, and
 for a dropout-free language model the same weights and losses as one process with the whole batch."""
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -71,13 +72,13 @@ def test_single_process_helpers(monkeypatch):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """tests/dist_worker.py as 2 ranks under torchrun (subprocess) and as one process (here)."""
+    """tests/dist_worker.py as 2 ranks under torchrun (subprocess, then finetune_lm.py) and as one process (here)."""
     two, one = tmp_path_factory.mktemp("two"), tmp_path_factory.mktemp("one")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(ROOT / "tests" / "dist_worker.py"), str(two)],
-                          env=env, capture_output=True, text=True, timeout=180)
+                           str(ROOT / "tests" / "dist_worker.py"), str(two), "--scripts"],
+                          cwd=two, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     spec = importlib.util.spec_from_file_location("dist_worker", ROOT / "tests" / "dist_worker.py")
     worker = importlib.util.module_from_spec(spec)
@@ -95,8 +96,20 @@ def test_two_ranks_keep_identical_weights_and_only_rank0_prints(runs):
         assert r0[key].keys() == r1[key].keys()
         for name, w in r0[key].items():
             assert torch.equal(w, r1[key][name]), (key, name)
-    assert runs["stdout"].count("train_loss") == 4  # 4 fits, each table printed once
+    assert runs["stdout"].count("train_loss") == 4 + 2  # 4 fits + finetune_lm's 2, each table printed once
     assert not (runs["two_dir"] / "rank2.pt").exists()
+
+
+def test_finetune_lm_script_under_torchrun(runs):
+    """One run folder (rank 0's name, broadcast), written once; the log holds rank 0's output only."""
+    (run,) = (runs["two_dir"] / "runs").iterdir()
+    assert run.name.startswith("lm-")
+    assert {"lm.pt", "encoder.pt", "vocab.json", "config.json", "history.csv", "log.txt"} <= {p.name for p in run.iterdir()}
+    assert not (run / "last.pt").exists()
+    log = (run / "log.txt").read_text()
+    assert log.count("train_loss") == 2 and log.count("run folder:") == 1 and log.count("saved ") == 1
+    assert runs["stdout"].count(f"saved runs/{run.name}/lm.pt") == 1
+    assert json.loads((run / "config.json").read_text())["results"]["n_docs"] == 20
 
 
 def test_ranks_see_disjoint_shares_of_the_one_process_batches(runs):
