@@ -82,8 +82,8 @@ def run_script(out: Path) -> None:
     sys.path.insert(0, str(ROOT / "scripts"))
     import finetune_lm
 
-    finetune_lm.main(["--preset", "tiny", "--lm-docs", "20", "--threads", "1", "--quiet", "--seed", "0", "--n-samples", "1",
-                      "--n-words", "4", "--cache-dir", str(out / "cache"),
+    finetune_lm.main(["--preset", "tiny", "--lm-docs", "20", "--threads", "1", "--quiet", "--seed", "0",
+                      "--n-samples", "1", "--n-words", "4", "--cache-dir", str(out / "cache"),
                       "--csv", str(ROOT / "data" / "samples" / "movie_reviews_sample.csv")])
 
 

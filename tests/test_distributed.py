@@ -104,7 +104,8 @@ def test_finetune_lm_script_under_torchrun(runs):
     """One run folder (rank 0's name, broadcast), written once; the log holds rank 0's output only."""
     (run,) = (runs["two_dir"] / "runs").iterdir()
     assert run.name.startswith("lm-")
-    assert {"lm.pt", "encoder.pt", "vocab.json", "config.json", "history.csv", "log.txt"} <= {p.name for p in run.iterdir()}
+    names = {p.name for p in run.iterdir()}
+    assert {"lm.pt", "encoder.pt", "vocab.json", "config.json", "history.csv", "log.txt"} <= names
     assert not (run / "last.pt").exists()
     log = (run / "log.txt").read_text()
     assert log.count("train_loss") == 2 and log.count("run folder:") == 1 and log.count("saved ") == 1
