@@ -42,15 +42,15 @@ def setup(device: torch.device) -> torch.device:
 
     Backend: nccl for CUDA (rank r of a machine uses GPU LOCAL_RANK), gloo for CPU. A no-op for one process.
     """
-    n = int(os.environ.get("WORLD_SIZE", "1"))
-    if n <= 1 or dist.is_initialized():
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return device
     if "RANK" not in os.environ or "MASTER_ADDR" not in os.environ:
         raise RuntimeError("WORLD_SIZE > 1 but RANK / MASTER_ADDR are not set: launch with torchrun")
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if not dist.is_initialized():  # (a second call, e.g. a script's main() in a test worker, reuses the group)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return device
 
 
