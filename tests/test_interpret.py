@@ -137,10 +137,15 @@ def test_interpret_script(tmp_path, monkeypatch, capsys):
     (run / "config.json").write_text(json.dumps({"backwards": False, "recipe": {"max_tokens": 6}}))
     sys.path.insert(0, str(ROOT / "scripts"))
     from interpret import main
+    from predict import load_classifier, predict
 
-    main(["A wonderful film <3. Wonderful, wonderful.", "The bad film.", "--model", str(run), "--threads", "1",
-          "--quiet"])
+    texts = ["A wonderful film <3. Wonderful, wonderful.", "The bad film."]
+    main([*texts, "--model", str(run), "--threads", "1", "--quiet"])
     out = capsys.readouterr().out
+    model, v, labels, _ = load_classifier(run)
+    for line, p in zip(out.splitlines()[:2], predict(model, v, texts, max_tokens=6), strict=True):  # predict.py agrees
+        label, prob = line.split("\t")[:2]
+        assert label == labels.itos[int(p.argmax())] and float(prob) == pytest.approx(p.max().item(), abs=1e-4)
     page = (run / "interpretation.html").read_text(encoding="utf-8")
     assert f"wrote {run / 'interpretation.html'} (2 texts" in out and len(out.splitlines()) == 3
     assert page.count('<div class="doc">') == 2
