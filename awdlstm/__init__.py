@@ -9,6 +9,7 @@ from .classifier import (
 )
 from .dropout import EmbeddingDropout, RNNDropout, WeightDropout, dropout_mask
 from .generate import decode_spec_tokens, decode_text, generate, generate_tokens
+from .interpret import Interpretation, attention_html, intrinsic_attention, write_attention_html
 from .lr_find import lr_find
 from .model import AWDLSTM, AWDLSTMConfig, LanguageModel, LinearDecoder, clas_config, lm_config
 from .optim import Adam
@@ -23,6 +24,7 @@ __all__ = [
     "decode_spec_tokens", "decode_text", "dropout_mask", "from_fastai_state_dict", "generate", "generate_tokens",
     "lm_config", "load_encoder", "load_fastai_lm", "load_model", "masked_concat_pool", "match_embeds",
     "read_itos_pickle", "save_encoder", "save_model",
+    "Interpretation", "attention_html", "intrinsic_attention", "write_attention_html",
     "Adam", "FitInterrupted", "Learner", "NonFiniteLoss", "OneCycle", "TrainConfig", "even_mults", "lr_find",
     "set_seed",
 ]

@@ -135,7 +135,7 @@ def lr_find(learn, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 1
     result = LRFindResult(lrs, losses)
     if suggest_funcs:
         result.suggestions, result.points = suggest(lrs, losses, num_it, suggest_funcs)
-    if plot and learn.run_dir is not None:
+    if plot and learn.run_dir is not None and learn.main:  # under torchrun only rank 0 writes
         Path(learn.run_dir).mkdir(parents=True, exist_ok=True)
         skip = 5 if len(lrs) > 5 else 0
         result.plot = plot_lr_find(Path(learn.run_dir) / "lr_find.png", lrs[: len(lrs) - skip],

@@ -138,16 +138,19 @@ class AWDLSTM(nn.Module):
             hidden.append((hc[0], hc[1]))
         return hidden
 
-    def forward(self, x: torch.Tensor, return_all: bool = False):
+    def forward(self, x: torch.Tensor, return_all: bool = False, from_embeds: bool = False):
         """Tokens (bs, sl) int64 -> last layer's output (bs, sl, emb_sz).
 
         With `return_all=True` also returns the per-layer LSTM outputs and the outputs after each
-        hidden dropout (the last layer's entry is its raw output), as two lists.
+        hidden dropout (the last layer's entry is its raw output), as two lists. With `from_embeds=True`
+        x is already embedded, (bs, sl, emb_sz), and skips the embedding and its dropout (fastai's
+        `from_embeds`; intrinsic attention differentiates with respect to it).
         """
-        if x.dim() != 2:
-            raise ValueError(f"AWDLSTM expects token ids of shape (bs, seq_len), got {tuple(x.shape)}")
+        if x.dim() != (3 if from_embeds else 2):
+            want = "embeddings of shape (bs, seq_len, emb_sz)" if from_embeds else "token ids of shape (bs, seq_len)"
+            raise ValueError(f"AWDLSTM expects {want}, got {tuple(x.shape)}")
         hidden = self._hidden_for(x)
-        out = self.input_dp(self.encoder_dp(x))  # (bs, sl, emb_sz)
+        out = self.input_dp(x if from_embeds else self.encoder_dp(x))  # (bs, sl, emb_sz)
         new_hidden, raw_outs, outs = [], [], []
         for i, (rnn, hid_dp) in enumerate(zip(self.rnns, self.hidden_dps, strict=True)):
             out, (h, c) = rnn(out, hidden[i])  # (bs, sl, n_out(i)); h, c (1, bs, n_out(i))

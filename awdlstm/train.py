@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from awdlstm import distributed
 from awdlstm.optim import Adam, norm_bias_params
 from awdlstm.precision import resolve_precision
 from awdlstm.report import EpochTable, format_time, plot_history, write_history
@@ -110,6 +111,10 @@ class Learner:
     `model` follows awdlstm's API: `model(x) -> (logits, raw_out, out)`, `.reset()`, `.param_groups()`.
     `train_dl` / `valid_dl` are re-iterable collections of `(x, y)` batches with a `len()`.
     `metrics` is a subset of ('accuracy', 'perplexity'): the LM uses both, the classifier accuracy.
+
+    Under torchrun (awdlstm/distributed.py) each rank's loaders yield its share of every batch; training
+    goes through a DistributedDataParallel wrapper (rebuilt after each freeze, so that it syncs exactly the
+    trainable parameters), losses and metrics are averaged over ranks, and only rank 0 prints and writes.
     """
 
     def __init__(self, model: nn.Module, train_dl: Iterable, valid_dl: Iterable | None = None,
@@ -136,11 +141,24 @@ class Learner:
         self.n_fits, self.bad_steps = 0, 0
         self.train_epochs = 0  # training epochs run so far, all fits: a loader's `set_epoch` gets it
         self.smooth = SmoothLoss()
+        self.main = distributed.is_main()  # rank 0, or the only process: prints and writes files
+        self._ddp: nn.Module | None = None  # the DistributedDataParallel wrapper, when several ranks train
+
+    @property
+    def train_model(self) -> nn.Module:
+        """What a training step calls: the model, or the model wrapped in DistributedDataParallel."""
+        if distributed.world_size() == 1:
+            return self.model
+        if self._ddp is None:  # built for the parameters trainable now (see freeze_to)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._ddp = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        return self._ddp
 
     # --- freezing (the book's gradual unfreezing) ---------------------------------------------------
     def freeze_to(self, n: int) -> None:
         """Train only the parameter groups from `n` on (`-2`: the last two); clears the optimizer state."""
         self.opt.freeze_to(n)
+        self._ddp = None  # DDP syncs the parameters that required grad when it was built: rebuild it
 
     def freeze(self) -> None:
         """Train only the last parameter group (the decoder / the classifier head)."""
@@ -160,9 +178,10 @@ class Learner:
         """Forward, loss (+AR/TAR), backward, clip, step with the current hypers. Returns the plain loss."""
         x, y = self._to_device(x, y)
         with self.precision.autocast():
-            logits, raw_out, out = self.model(x)
+            logits, raw_out, out = self.train_model(x)
         loss = flat_cross_entropy(logits, y)
-        loss_value = loss.item()
+        n_ranks = distributed.world_size()
+        loss_value = (distributed.all_reduce_sum(loss.detach()) / n_ranks).item()  # the whole batch's loss
         if not math.isfinite(loss_value):
             self.opt.zero_grad()
             self.bad_steps += 1
@@ -200,7 +219,8 @@ class Learner:
         self.model.reset()
         total_loss = total_acc = torch.tensor(0.0)  # float32 sums weighted by batch size, as fastai's AvgLoss
         count = 0
-        for x, y in tqdm(dl, total=_len_or_none(dl), leave=False, disable=not self.cfg.progress, desc="valid"):
+        progress = self.cfg.progress and self.main
+        for x, y in tqdm(dl, total=_len_or_none(dl), leave=False, disable=not progress, desc="valid"):
             x, y = self._to_device(x, y)
             with self.precision.autocast():
                 logits = self.model(x)[0]
@@ -208,6 +228,10 @@ class Learner:
             total_loss = total_loss + flat_cross_entropy(logits, y).cpu() * bs
             total_acc = total_acc + (logits.argmax(-1) == y).float().mean().cpu() * bs
             count += bs
+        if distributed.world_size() > 1:  # each rank saw its share: sum the sums
+            sums = torch.stack([total_loss, total_acc, torch.tensor(float(count))])
+            total_loss, total_acc, count = distributed.all_reduce_sum(sums)
+            count = int(count.item())
         if count == 0:
             raise ValueError("the validation data yielded no batches")
         res = {"valid_loss": (total_loss / count).item()}
@@ -236,7 +260,9 @@ class Learner:
             self.smooth = SmoothLoss()
         fit = {"fit": self.n_fits, "n_epoch": n_epoch, "lr_max": lr_max, "moms": list(sched.moms)}
         names = ["epoch", "train_loss"] + (["valid_loss"] + self.metrics if self.valid_dl is not None else [])
-        table = EpochTable(names + ["time"], printer=tqdm.write if self.cfg.progress else print)
+        progress = self.cfg.progress and self.main
+        table = EpochTable(names + ["time"], printer=(tqdm.write if self.cfg.progress else print) if self.main
+                           else lambda line: None)
         rows = []
         try:
             for epoch in range(start_epoch, n_epoch):
@@ -245,7 +271,7 @@ class Learner:
                     self.train_dl.set_epoch(self.train_epochs)
                 self.model.train()
                 self.model.reset()
-                bar = tqdm(self.train_dl, total=n_iter, leave=False, disable=not self.cfg.progress,
+                bar = tqdm(self.train_dl, total=n_iter, leave=False, disable=not progress,
                            desc=f"epoch {epoch}")
                 pcts = OneCycle.pct_train(epoch, n_epoch, n_iter)  # fastai's progress of each batch
                 for i, ((x, y), pct) in enumerate(zip(bar, pcts, strict=False)):  # len(train_dl) batches
@@ -259,6 +285,7 @@ class Learner:
                     if i % 10 == 0:
                         bar.set_postfix(loss=f"{loss:.4f}")
                 self.train_epochs += 1
+                distributed.sync_buffers(self.model)  # every rank: rank 0's BatchNorm statistics
                 row = {"fit": self.n_fits, "epoch": epoch, "train_loss": self.smooth.value}
                 if self.valid_dl is not None:
                     row.update(self.validate())
@@ -267,7 +294,7 @@ class Learner:
                 table.row([row[n] for n in names] + [format_time(row["time"])])
                 rows.append(row)
                 self.history.append(row)
-                if self.run_dir is not None:
+                if self.run_dir is not None and self.main:
                     write_history(self.run_dir, self.history, self.batches)
                     if self.cfg.save_every_epoch:
                         self.save(self.run_dir / "last.pt", fit={**fit, "epoch": epoch + 1})
@@ -275,12 +302,12 @@ class Learner:
             self._on_interrupt(e, fit)
         finally:
             self.model.reset()
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.main:
             plot_history(self.run_dir, self.history, self.batches)
         return rows
 
     def _on_interrupt(self, e: KeyboardInterrupt, fit: dict) -> None:
-        if self.run_dir is None or isinstance(e, FitInterrupted):
+        if self.run_dir is None or isinstance(e, FitInterrupted) or not self.main:
             raise e
         path = self.save(self.run_dir / "interrupted.pt", fit={**fit, "epoch": None})
         last = self.run_dir / "last.pt"

@@ -21,7 +21,7 @@ import torch
 
 from tokenizers.atomic import write_json
 
-from .lm_loader import Docs, flatten_docs
+from .lm_loader import Docs, check_shard, flatten_docs
 
 PAD_IDX = 1  # xxpad
 
@@ -120,11 +120,20 @@ class ClasLoader:
     validation order (descending length). `drop_last` defaults to `shuffle`, as fastai's training loader.
     `backwards=True` reverses every document before padding; padding stays in front of the (reversed) text,
     so in the original reading order it sits after the text, and the SentenceEncoder works unchanged.
+
+    Data parallelism (awdlstm/distributed.py): with `world_size > 1` this process yields the rows
+    `rank::world_size` of every batch (still longest first), padded to their own longest. The batches are
+    those of one process with batch size `bs`, so across ranks every document is read once per epoch. Training
+    (drop_last) batches are full, so every rank gets bs // world_size rows and takes the same number of steps;
+    a rank whose share of the last, short validation batch is empty skips it.
     """
 
     def __init__(self, docs: Docs, labels: Sequence | None = None, bs: int = 64, seq_len: int = 72,
                  shuffle: bool = False, backwards: bool = False, pad_idx: int = PAD_IDX, pad_first: bool = True,
-                 drop_last: bool | None = None, seed: int | None = None, label_vocab: LabelVocab | None = None):
+                 drop_last: bool | None = None, seed: int | None = None, label_vocab: LabelVocab | None = None,
+                 rank: int = 0, world_size: int = 1):
+        check_shard(bs, rank, world_size)
+        self.rank, self.world_size = rank, world_size
         self.ids, self.offsets = flatten_docs(docs)
         self.lens = np.diff(self.offsets)  # (n_docs,)
         n = len(self.lens)
@@ -151,9 +160,9 @@ class ClasLoader:
         self.order = self.epoch_order()
 
     def __len__(self) -> int:
-        """Batches per epoch."""
+        """Batches per epoch (of this rank)."""
         n = len(self.lens)
-        return n // self.bs if self.drop_last else -(-n // self.bs)
+        return n // self.bs if self.drop_last else n // self.bs + int(n % self.bs > self.rank)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch the next `iter()` runs."""
@@ -202,10 +211,14 @@ class ClasLoader:
         self.order = self.epoch_order()
         self.epoch += 1
         for i in range(0, len(self.order), self.bs):
-            yield self.batch(self.order[i:i + self.bs])
+            share = self.order[i:i + self.bs][self.rank::self.world_size]  # all of it for one process
+            if len(share):
+                yield self.batch(share)
 
     def restore_order(self, preds: torch.Tensor | np.ndarray | Sequence) -> torch.Tensor | np.ndarray | list:
         """Predictions made over one epoch of this loader, back in the order of the input documents."""
+        if self.world_size > 1:
+            raise ValueError("restore_order needs the predictions of every rank; this loader yields one rank's share")
         if len(self.order) != len(self.lens):
             raise ValueError(f"this epoch batched {len(self.order)} of {len(self.lens)} documents (drop_last=True); "
                              "build the loader with drop_last=False to predict every document")

@@ -47,6 +47,14 @@ def flatten_docs(docs: Docs) -> tuple[np.ndarray, np.ndarray]:
     return ids, offsets
 
 
+def check_shard(bs: int, rank: int, world_size: int) -> None:
+    """A batch of `bs` rows can be shared equally by `world_size` processes, of which this is `rank`."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, world_size), got rank={rank}, world_size={world_size}")
+    if bs % world_size:
+        raise ValueError(f"the batch size ({bs}) must be a multiple of the number of processes ({world_size})")
+
+
 class LMLoader:
     """fastai's `LMDataLoader`: (x, y) batches of shape (bs, seq_len) for language modelling, y = x shifted by one.
 
@@ -57,12 +65,18 @@ class LMLoader:
     them) changes every epoch: epoch e uses `epoch_order(e)`, reproducible from `seed` (drawn from torch's
     global generator when None, so `torch.manual_seed` fixes it). Each `iter()` runs the current epoch and then
     moves to the next one; `set_epoch(n)` picks the epoch explicitly. `backwards=True` reverses every document.
+
+    Data parallelism (awdlstm/distributed.py): with `world_size > 1` this process yields only the rows
+    `rank::world_size` of every batch, (bs // world_size, sl). The streams are those of one process with batch
+    size `bs`, so across ranks every token is read once per epoch, each row keeps its stream (the hidden state
+    carry stays right), and the mean of the ranks' gradients is the gradient of the whole batch.
     """
 
     def __init__(self, docs: Docs, bs: int = 64, seq_len: int = 72, shuffle: bool = True,
-                 backwards: bool = False, seed: int | None = None):
+                 backwards: bool = False, seed: int | None = None, rank: int = 0, world_size: int = 1):
         if bs < 1 or seq_len < 1:
             raise ValueError(f"bs and seq_len must be >= 1, got bs={bs}, seq_len={seq_len}")
+        check_shard(bs, rank, world_size)
         self.ids, self.offsets = flatten_docs(docs)
         self.lens = np.diff(self.offsets)                     # (n_docs,)
         self.bs, self.seq_len, self.shuffle, self.backwards = bs, seq_len, shuffle, backwards
@@ -76,7 +90,9 @@ class LMLoader:
         self.last_len = self.bl - (self.n_batches - 1) * seq_len
         self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
         self.epoch = 0
-        self._starts = np.arange(bs, dtype=np.int64) * self.bl    # (bs,) first stream position of each row
+        self.rank, self.world_size = rank, world_size
+        starts = np.arange(bs, dtype=np.int64) * self.bl  # (bs,) first stream position of each row
+        self._starts = starts[rank::world_size]  # this rank's rows
 
     def __len__(self) -> int:
         """Number of batches per epoch (fastai's `len(dl)`)."""
@@ -104,7 +120,7 @@ class LMLoader:
 
     def _batch(self, b: int, order: np.ndarray, cum: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         sl = self.last_len if b == self.n_batches - 1 else self.seq_len
-        pos = self._starts[:, None] + b * self.seq_len + np.arange(sl + 1)   # (bs, sl+1) stream positions
+        pos = self._starts[:, None] + b * self.seq_len + np.arange(sl + 1)   # (rows, sl+1) stream positions
         k = np.searchsorted(cum, pos, side="right") - 1                      # (bs, sl+1) index into order
         doc = order[k]
         within = pos - cum[k]                                                # offset inside that document

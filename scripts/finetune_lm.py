@@ -3,6 +3,7 @@
     python scripts/finetune_lm.py                        # the embedded IMDb corpus, preset by device
     python scripts/finetune_lm.py --preset gpu --pretrained wt103
     python scripts/finetune_lm.py --csv my.csv --lm-docs 5000 --epochs 3 --run-dir runs/my-lm
+    torchrun --nproc_per_node 4 scripts/finetune_lm.py --preset gpu   # 4 GPUs, each a quarter of every batch
 
 Tokenize the texts (cached), build the vocab (min_freq 3, max_vocab 60,000), start from fastai's WT103 weights
 (`--pretrained wt103`, or PATH), our own checkpoint (PATH) or random weights (`none`), train 1 epoch with
@@ -21,6 +22,7 @@ import torch
 
 import pipeline as P
 from awdlstm import LanguageModel, generate, lm_config, load_fastai_lm, save_encoder, save_model
+from awdlstm import distributed as D
 from awdlstm.train import Learner, TrainConfig
 from awdlstm.train_checkpoint import set_seed
 from data import LMLoader
@@ -84,33 +86,38 @@ def build_model(args, r: P.LMRecipe, vocab: Vocab) -> tuple[LanguageModel, str]:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    device = P.resolve_device(args.device, args.threads)
+    device = D.setup(P.resolve_device(args.device, args.threads))  # this rank's device under torchrun
     preset, r = P.recipe_from_args(args, P.LM_PRESETS, device)
-    run_dir = P.new_run_dir(args.run_dir, "lm")
+    run_dir = Path(D.broadcast_str(str(P.new_run_dir(args.run_dir, "lm")) if D.is_main() else None))
     config = {"stage": "finetune_lm", "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
               "backwards": args.backwards, "device": str(device), "torch": torch.__version__, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    P.save_config(run_dir, config)
-    with P.logged(run_dir):
+    if D.is_main():
+        P.save_config(run_dir, config)
+    with P.logged(run_dir) if D.is_main() else D.silenced():  # only rank 0 prints and writes
         print(f"run folder: {run_dir}  (preset {preset}, device {device})")
         set_seed(args.seed)
         rng = np.random.default_rng(args.seed)
         t0 = time.time()
         texts = P.read_source(args, labelled=False)
-        corpus = P.tokenize_texts(texts.texts, args.cache_dir, args.quiet)
+        corpus = P.tokenize_texts(texts.texts, args.cache_dir, args.quiet or not D.is_main())
         docs = P.sample(np.arange(len(corpus)), r.lm_docs, rng)
         train_idx, valid_idx = P.random_split(len(docs), r.valid_pct, rng)
         lm_corpus = corpus.subset(docs)
         vocab = Vocab.from_counts(lm_corpus.counts(), min_freq=r.min_freq, max_vocab=r.max_vocab)
-        vocab.save(run_dir / "vocab.json")
+        if D.is_main():
+            vocab.save(run_dir / "vocab.json")
         ids, offsets = lm_corpus.numericalize(vocab)
         train = select_docs(ids, offsets, train_idx)
         valid = select_docs(ids, offsets, valid_idx)
         print(f"{len(docs)} documents ({len(train_idx)} train, {len(valid_idx)} valid), "
               f"{int(offsets[-1]):,} tokens, vocab {len(vocab)}; data ready in {time.time() - t0:.1f}s")
-        train_dl = LMLoader(train, bs=r.bs, seq_len=r.seq_len, shuffle=True, backwards=args.backwards, seed=args.seed)
+        shard = {"rank": D.rank(), "world_size": D.world_size()}  # each rank reads rows rank::world_size
+        train_dl = LMLoader(train, bs=r.bs, seq_len=r.seq_len, shuffle=True, backwards=args.backwards, seed=args.seed,
+                            **shard)
         n_valid_tokens = int(valid[1][-1])  # a tiny validation set gets a smaller batch (each row >= 2 tokens)
-        valid_dl = LMLoader(valid, bs=min(r.bs, max(1, (n_valid_tokens - 1) // 2)), seq_len=r.seq_len,
-                            shuffle=False, backwards=args.backwards)
+        valid_bs = min(r.bs, max(1, (n_valid_tokens - 1) // 2))
+        valid_dl = LMLoader(valid, bs=max(D.world_size(), valid_bs // D.world_size() * D.world_size()),
+                            seq_len=r.seq_len, shuffle=False, backwards=args.backwards, **shard)
 
         model, source = build_model(args, r, vocab)
         print(f"model: {source}")
@@ -126,6 +133,9 @@ def main(argv=None) -> None:
             learn.unfreeze()
             learn.fit_one_cycle(r.epochs, r.lr)
         train_time = time.time() - t1
+        if not D.is_main():
+            D.finish()
+            return
 
         save_model(learn.model, run_dir / "lm.pt", vocab)
         save_encoder(learn.model, run_dir / "encoder.pt", vocab)
@@ -142,6 +152,7 @@ def main(argv=None) -> None:
         (run_dir / "last.pt").unlink(missing_ok=True)  # the fit is complete: lm.pt holds the weights
         print(f"saved {run_dir / 'lm.pt'}, {run_dir / 'encoder.pt'} and {run_dir / 'vocab.json'} "
               f"({train_time:.0f}s training)")
+    D.finish()
 
 
 if __name__ == "__main__":

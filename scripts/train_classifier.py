@@ -2,6 +2,7 @@
 
     python scripts/train_classifier.py                       # newest LM run, canonical IMDb split
     python scripts/train_classifier.py --encoder runs/lm-20261125-221500 --train-docs 5000 --valid-docs 1000
+    torchrun --nproc_per_node 4 scripts/train_classifier.py --preset gpu   # 4 GPUs, each a quarter of every batch
 
 The classifier uses the language model's vocab and encoder, reads the labelled texts (the embedded IMDb
 reviews: 20,000 train / 5,000 valid; or --csv / --folder), and trains with gradual unfreezing and
@@ -16,12 +17,14 @@ import argparse
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 import pipeline as P
 from awdlstm import TextClassifier, clas_config, load_encoder, save_model
+from awdlstm import distributed as D
 from awdlstm.checkpoint import read_meta
 from awdlstm.model import AWDLSTMConfig
 from awdlstm.train import Learner, TrainConfig
@@ -54,33 +57,35 @@ def split_docs(texts, r: P.ClasRecipe, rng: np.random.Generator) -> tuple[np.nda
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    device = P.resolve_device(args.device, args.threads)
+    device = D.setup(P.resolve_device(args.device, args.threads))  # this rank's device under torchrun
     preset, r = P.recipe_from_args(args, P.CLAS_PRESETS, device)
     lm_run = P.newest_run("lm", "encoder.pt") if args.encoder is None else args.encoder
     enc_path = P.run_file(lm_run, "encoder.pt")
     vocab = Vocab.load(P.run_file(lm_run, "vocab.json"))
     enc_cfg = AWDLSTMConfig.from_dict(read_meta(enc_path)["config"])
     backwards = bool(json.loads(P.run_file(lm_run, "config.json").read_text(encoding="utf-8")).get("backwards"))
-    run_dir = P.new_run_dir(args.run_dir, "clas")
+    run_dir = Path(D.broadcast_str(str(P.new_run_dir(args.run_dir, "clas")) if D.is_main() else None))
     config = {"stage": "train_classifier", "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
               "encoder": str(enc_path), "backwards": backwards, "device": str(device), "torch": torch.__version__,
               "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    P.save_config(run_dir, config)
-    with P.logged(run_dir):
+    if D.is_main():
+        P.save_config(run_dir, config)
+    with P.logged(run_dir) if D.is_main() else D.silenced():  # only rank 0 prints and writes
         print(f"run folder: {run_dir}  (preset {preset}, device {device}, encoder {enc_path})")
         set_seed(args.seed)
         rng = np.random.default_rng(args.seed)
         t0 = time.time()
         texts = P.read_source(args, labelled=True)
         train_idx, valid_idx = split_docs(texts, r, rng)
-        corpus = P.tokenize_texts(texts.texts, args.cache_dir, args.quiet)
+        corpus = P.tokenize_texts(texts.texts, args.cache_dir, args.quiet or not D.is_main())
         labels = LabelVocab.build([texts.labels[i] for i in train_idx])
         train = corpus.subset(train_idx, r.max_tokens).numericalize(vocab)
         valid = corpus.subset(valid_idx, r.max_tokens).numericalize(vocab)
+        shard = {"rank": D.rank(), "world_size": D.world_size()}  # each rank reads rows rank::world_size
         train_dl = ClasLoader(train, [texts.labels[i] for i in train_idx], bs=r.bs, seq_len=r.seq_len, shuffle=True,
-                              backwards=backwards, seed=args.seed, label_vocab=labels)
+                              backwards=backwards, seed=args.seed, label_vocab=labels, **shard)
         valid_dl = ClasLoader(valid, [texts.labels[i] for i in valid_idx], bs=r.bs, seq_len=r.seq_len,
-                              shuffle=False, backwards=backwards, label_vocab=labels)
+                              shuffle=False, backwards=backwards, label_vocab=labels, **shard)
         print(f"{len(train_idx)} training and {len(valid_idx)} validation documents, labels {labels.itos}; "
               f"data ready in {time.time() - t0:.1f}s")
 
@@ -98,11 +103,14 @@ def main(argv=None) -> None:
             learn.freeze_to(0 if i == n_stages - 1 and n_stages > 1 else -(i + 1))  # the book's gradual unfreezing
             learn.fit_one_cycle(n_epoch, lr if i == 0 else slice(lr / r.lr_mult, lr))
         train_time = time.time() - t1
+        final = learn.validate()  # every rank takes part: the metrics are summed over ranks
+        if not D.is_main():
+            D.finish()
+            return
 
         save_model(learn.model, run_dir / "classifier.pt", vocab)
         vocab.save(run_dir / "vocab.json")
         labels.save(run_dir / "labels.json")
-        final = learn.validate()
         config["results"] = {"accuracy": final["accuracy"], "valid_loss": final["valid_loss"],
                              "train_time_s": round(train_time, 1), "total_time_s": round(time.time() - t0, 1),
                              "n_train": len(train_idx), "n_valid": len(valid_idx), "precision": learn.precision.name}
@@ -111,6 +119,7 @@ def main(argv=None) -> None:
         print(f"final validation accuracy: {final['accuracy']:.4f} on {len(valid_idx)} documents "
               f"({train_time:.0f}s training)")
         print(f"saved {run_dir / 'classifier.pt'}, vocab.json and labels.json")
+    D.finish()
 
 
 if __name__ == "__main__":
