@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from predict import load_classifier, read_inputs
 from tqdm.auto import tqdm
 
 import pipeline as P
 from awdlstm.interpret import Interpretation, intrinsic_attention, write_attention_html
+from predict import load_classifier, read_inputs
 from tokenizers.corpus import tokenize_corpus
 
 

@@ -137,6 +137,7 @@ def test_interpret_script(tmp_path, monkeypatch, capsys):
     (run / "config.json").write_text(json.dumps({"backwards": False, "recipe": {"max_tokens": 6}}))
     sys.path.insert(0, str(ROOT / "scripts"))
     from interpret import main
+
     from predict import load_classifier, predict
 
     texts = ["A wonderful film <3. Wonderful, wonderful.", "The bad film."]
