@@ -11,7 +11,6 @@ classifier (chapter 10, "Fine-Tuning the Language Model": `learn.save_encoder('f
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,6 +22,7 @@ from tokenizers.vocab import as_itos
 
 from .classifier import TextClassifier
 from .model import AWDLSTM, AWDLSTMConfig, LanguageModel
+from .train_checkpoint import torch_load
 
 FORMAT, VERSION = "awdlstm", 1
 
@@ -55,10 +55,9 @@ def _write(path: str | Path, sd: dict[str, torch.Tensor], meta: dict) -> None:
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """A `{name: tensor}` dict from a .pt/.pth file, loaded with `weights_only=True` (no code runs)."""
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ValueError(f"{path}: refused, it holds more than tensors (weights_only load: {e})") from None
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    sd = torch_load(path)
     if not isinstance(sd, dict):
         raise ValueError(f"{path}: expected a state dict (a dict of tensors), got {type(sd).__name__}")
     return sd
@@ -71,7 +70,10 @@ def read_meta(path: str | Path, required: bool = True) -> dict | None:
         if required:
             raise FileNotFoundError(f"{mpath}: the config/vocab file that goes with {path} is missing")
         return None
-    meta = json.loads(mpath.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{mpath}: truncated or corrupted JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{mpath}: not an awdlstm checkpoint file")
     if meta.get("version") != VERSION:

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from awdlstm.checkpoint import load_by_name
 from awdlstm.optim import Adam, norm_bias_params
 from awdlstm.precision import resolve_precision
 from awdlstm.report import EpochTable, format_time, plot_history, write_history
@@ -259,6 +260,7 @@ class Learner:
                     if i % 10 == 0:
                         bar.set_postfix(loss=f"{loss:.4f}")
                 self.train_epochs += 1
+                self._check_finite(epoch)
                 row = {"fit": self.n_fits, "epoch": epoch, "train_loss": self.smooth.value}
                 if self.valid_dl is not None:
                     row.update(self.validate())
@@ -278,6 +280,16 @@ class Learner:
         if self.run_dir is not None:
             plot_history(self.run_dir, self.history, self.batches)
         return rows
+
+    def _check_finite(self, epoch: int) -> None:
+        """Stop before an epoch's checkpoint would replace the last good one with NaN/inf weights."""
+        bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            last = self.run_dir / "last.pt" if self.run_dir else None
+            raise NonFiniteLoss(f"non-finite weights ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}) "
+                                f"after epoch {epoch}: training stopped. Last good checkpoint: "
+                                f"{last if last and last.exists() else 'none'}. "
+                                "Try a lower learning rate, gradient clipping (clip=...) or precision='fp32'.")
 
     def _on_interrupt(self, e: KeyboardInterrupt, fit: dict) -> None:
         if self.run_dir is None or isinstance(e, FitInterrupted):
@@ -309,7 +321,7 @@ class Learner:
     def load(self, path: str | Path, with_opt: bool = True) -> dict:
         """Restore a checkpoint written by `save`; returns its `fit` entry (n_epoch, lr_max, epoch done)."""
         ckpt = load_checkpoint(path, map_location=self.device)
-        self.model.load_state_dict(ckpt["model"])
+        load_by_name(self.model, ckpt["model"], source=str(path))  # another architecture: a one-line error
         if with_opt:
             self.opt.load_state_dict(ckpt["opt"])
             if self.scaler is not None and "scaler" in ckpt:

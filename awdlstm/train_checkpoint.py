@@ -12,6 +12,7 @@ interrupted save never leaves half a checkpoint behind.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from pathlib import Path
 
@@ -76,12 +77,35 @@ def atomic_write_text(text: str, path: str | Path) -> Path:
     return Path(path)
 
 
+def torch_load(path: str | Path, map_location: str | torch.device = "cpu"):
+    """`torch.load(path, weights_only=True)`: tensors and plain containers only, never code from the file.
+
+    A file that is not a complete torch file (truncated by a crash or a partial copy, overwritten, empty)
+    or that holds pickled objects is a `ValueError` naming the file, not a traceback from deep inside torch.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path}: refused, it holds more than tensors and plain values "
+                         f"(weights_only load: {_first_line(e)})") from None
+    except (RuntimeError, EOFError, OSError, KeyError, IndexError, AttributeError, ImportError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: truncated or corrupted, not a complete torch file "
+                         f"({type(e).__name__}: {_first_line(e)})") from None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:200] if lines else "no details"
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint with `torch.load(weights_only=True)`; a clear error if it is missing or not ours."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    ckpt = torch_load(path, map_location)
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise ValueError(f"{path} is not an awdlstm checkpoint (no 'model' entry)")
     return ckpt

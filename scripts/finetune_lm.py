@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import resume as R
 import torch
 
 import pipeline as P
@@ -40,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--n-words", type=int, default=40, help="words to generate per sample")
     ap.add_argument("--n-samples", type=int, default=2, help="samples to generate (0: none)")
     ap.add_argument("--temperature", type=float, default=0.75, help="sampling temperature")
+    R.add_resume_flag(ap)
     P.add_source_flags(ap)
     P.add_recipe_flags(ap, P.LMRecipe, P.LM_PRESETS)
     return ap.parse_args(argv)
@@ -83,12 +85,14 @@ def build_model(args, r: P.LMRecipe, vocab: Vocab) -> tuple[LanguageModel, str]:
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
+    args, saved = R.resume_args(parse_args(argv), "finetune_lm")  # --resume: the run's own flags
     device = P.resolve_device(args.device, args.threads)
     preset, r = P.recipe_from_args(args, P.LM_PRESETS, device)
     run_dir = P.new_run_dir(args.run_dir, "lm")
+    resume_from = R.resume_checkpoint(run_dir, "lm.pt") if saved else None
     config = {"stage": "finetune_lm", "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
               "backwards": args.backwards, "device": str(device), "torch": torch.__version__, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    config = R.resumed_config(config, saved)
     P.save_config(run_dir, config)
     with P.logged(run_dir):
         print(f"run folder: {run_dir}  (preset {preset}, device {device})")
@@ -119,12 +123,8 @@ def main(argv=None) -> None:
                         cfg=cfg, device=device)
         print(f"precision: {learn.precision.name}")
         t1 = time.time()
-        if r.frozen_epochs > 0:
-            learn.freeze()
-            learn.fit_one_cycle(r.frozen_epochs, r.frozen_lr)
-        if r.epochs > 0:
-            learn.unfreeze()
-            learn.fit_one_cycle(r.epochs, r.lr)
+        fits = [(-1, r.frozen_epochs, r.frozen_lr), (0, r.epochs, r.lr)]  # frozen, then unfrozen
+        R.run_fits(learn, [f for f in fits if f[1] > 0], resume=resume_from)
         train_time = time.time() - t1
 
         save_model(learn.model, run_dir / "lm.pt", vocab)

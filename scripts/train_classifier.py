@@ -18,6 +18,7 @@ import json
 import time
 
 import numpy as np
+import resume as R
 import torch
 
 import pipeline as P
@@ -35,6 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     P.add_common_flags(ap, P.CLAS_PRESETS)
     ap.add_argument("--encoder", default=None,
                     help="finetune_lm.py's run folder (encoder.pt + vocab.json); default: the newest runs/lm-*")
+    R.add_resume_flag(ap)
     P.add_source_flags(ap)
     P.add_recipe_flags(ap, P.ClasRecipe, P.CLAS_PRESETS)
     return ap.parse_args(argv)
@@ -53,7 +55,7 @@ def split_docs(texts, r: P.ClasRecipe, rng: np.random.Generator) -> tuple[np.nda
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
+    args, saved = R.resume_args(parse_args(argv), "train_classifier")  # --resume: the run's own flags
     device = P.resolve_device(args.device, args.threads)
     preset, r = P.recipe_from_args(args, P.CLAS_PRESETS, device)
     lm_run = P.newest_run("lm", "encoder.pt") if args.encoder is None else args.encoder
@@ -62,9 +64,11 @@ def main(argv=None) -> None:
     enc_cfg = AWDLSTMConfig.from_dict(read_meta(enc_path)["config"])
     backwards = bool(json.loads(P.run_file(lm_run, "config.json").read_text(encoding="utf-8")).get("backwards"))
     run_dir = P.new_run_dir(args.run_dir, "clas")
+    resume_from = R.resume_checkpoint(run_dir, "classifier.pt") if saved else None
     config = {"stage": "train_classifier", "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
               "encoder": str(enc_path), "backwards": backwards, "device": str(device), "torch": torch.__version__,
               "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    config = R.resumed_config(config, saved)
     P.save_config(run_dir, config)
     with P.logged(run_dir):
         print(f"run folder: {run_dir}  (preset {preset}, device {device}, encoder {enc_path})")
@@ -93,10 +97,10 @@ def main(argv=None) -> None:
                         device=device)
         print(f"precision: {learn.precision.name}")
         t1 = time.time()
-        n_stages = len(r.epochs)
-        for i, (n_epoch, lr) in enumerate(zip(r.epochs, r.lrs, strict=True)):
-            learn.freeze_to(0 if i == n_stages - 1 and n_stages > 1 else -(i + 1))  # the book's gradual unfreezing
-            learn.fit_one_cycle(n_epoch, lr if i == 0 else slice(lr / r.lr_mult, lr))
+        n_stages = len(r.epochs)  # the book's gradual unfreezing: the last stage unfreezes everything
+        R.run_fits(learn, [(0 if i == n_stages - 1 and n_stages > 1 else -(i + 1), n_epoch,
+                            lr if i == 0 else slice(lr / r.lr_mult, lr))
+                           for i, (n_epoch, lr) in enumerate(zip(r.epochs, r.lrs, strict=True))], resume=resume_from)
         train_time = time.time() - t1
 
         save_model(learn.model, run_dir / "classifier.pt", vocab)
