@@ -289,7 +289,7 @@ def read_source(args: argparse.Namespace, labelled: bool) -> Texts:
         if imdb_like:
             texts = read_imdb(args.folder) if labelled else read_imdb_lm(args.folder)
         else:
-            texts = read_folder(args.folder)
+            texts = read_folder(args.folder, labelled=labelled)
         where = f"--folder {args.folder}"
     else:
         texts, where = imdb_embedded(), "the embedded corpus"
