@@ -222,6 +222,18 @@ def run_file(run_dir: str | Path, name: str) -> Path:
     return run_dir / name
 
 
+def read_config(run_dir: str | Path) -> dict:
+    """A run folder's config.json; a missing, truncated or hand-broken one is an error naming it."""
+    path = run_file(run_dir, "config.json")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: truncated or corrupted JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: not a run's config (expected a JSON object)")
+    return config
+
+
 def save_config(run_dir: Path, config: dict) -> None:
     """Write config.json (everything that defines the run, plus results once known), atomically."""
     write_json(run_dir / "config.json", json.loads(json.dumps(config, default=str)))

@@ -9,11 +9,10 @@ on a CPU.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from pipeline import run_file
+from pipeline import read_config
 
 
 def add_resume_flag(parser: argparse.ArgumentParser) -> None:
@@ -31,12 +30,8 @@ def resume_args(args: argparse.Namespace, stage: str) -> tuple[argparse.Namespac
     """
     if args.resume is None:
         return args, None
-    path = run_file(args.resume, "config.json")
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"--resume {args.resume}: {path} is corrupted ({e})") from None
-    if not isinstance(saved, dict) or saved.get("stage") != stage or not isinstance(saved.get("args"), dict):
+    saved, path = read_config(args.resume), Path(args.resume) / "config.json"
+    if saved.get("stage") != stage or not isinstance(saved.get("args"), dict):
         raise ValueError(f"--resume {args.resume}: {path} is not the config of a {stage} run")
     own = {k: getattr(args, k) for k in ("threads", "quiet", "device")}
     unknown = [k for k in saved["args"] if not hasattr(args, k)]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 
 import numpy as np
@@ -62,7 +61,7 @@ def main(argv=None) -> None:
     enc_path = P.run_file(lm_run, "encoder.pt")
     vocab = Vocab.load(P.run_file(lm_run, "vocab.json"))
     enc_cfg = AWDLSTMConfig.from_dict(read_meta(enc_path)["config"])
-    backwards = bool(json.loads(P.run_file(lm_run, "config.json").read_text(encoding="utf-8")).get("backwards"))
+    backwards = bool(P.read_config(lm_run).get("backwards"))
     run_dir = P.new_run_dir(args.run_dir, "clas")
     resume_from = R.resume_checkpoint(run_dir, "classifier.pt") if saved else None
     config = {"stage": "train_classifier", "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
