@@ -3,7 +3,6 @@
 A run stopped after epoch k (in-process: `Learner.save` raises once it has written the k-th last.pt, as if the
 process died right there) and then resumed ends with the same weights, bit for bit, as an uninterrupted one.
 """
-import importlib.util
 import json
 import os
 import signal
@@ -14,15 +13,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from run_scripts import ROOT, SAMPLE, SCRIPTS, main
 
 from awdlstm.train import Learner
 from awdlstm.train_checkpoint import load_checkpoint
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ROOT / "scripts"
-SAMPLE = ROOT / "data" / "samples" / "movie_reviews_sample.csv"
-sys.path.insert(0, str(SCRIPTS))
-import pipeline as P  # noqa: E402
 
 TINY = ["--preset", "tiny", "--threads", "1", "--quiet", "--seed", "0", "--csv", str(SAMPLE)]
 LM_ARGS = ["--lm-docs", "16", "--epochs", "4", "--n-samples", "1", "--n-words", "4"]  # 1 frozen + 4 epochs
@@ -31,25 +25,6 @@ CLAS_ARGS = ["--epochs", "1,2", "--lrs", "0.02,0.01", "--train-docs", "16", "--v
 
 class Killed(BaseException):
     """The process 'dies': nothing below main() catches it."""
-
-
-def script(name: str):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", SCRIPTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def main(name: str, *args: str, capsys=None) -> tuple[int, str]:
-    """`python scripts/<name>.py args` in this process: (exit status, stderr)."""
-    argv, sys.argv = sys.argv, [f"{name}.py", *args]
-    try:
-        P.main_guard(lambda: script(name).main(list(args)))
-        return 0, ""
-    except SystemExit as e:
-        return e.code, capsys.readouterr().err if capsys else ""
-    finally:
-        sys.argv = argv
 
 
 @pytest.fixture(autouse=True, scope="module")
