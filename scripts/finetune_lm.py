@@ -25,7 +25,7 @@ from awdlstm import LanguageModel, generate, lm_config, load_fastai_lm, save_enc
 from awdlstm.train import Learner, TrainConfig
 from awdlstm.train_checkpoint import set_seed
 from data import LMLoader
-from data.download import download_wt103
+from data.download import ChecksumError, DownloadError, UnsafeArchiveError, download_wt103
 from tokenizers.corpus import select_docs
 from tokenizers.vocab import Vocab
 
@@ -47,10 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def find_pretrained(spec: str, backwards: bool) -> tuple[Path, Path | None]:
+def find_pretrained(spec: str, backwards: bool, progress: bool = True) -> tuple[Path, Path | None]:
     """`--pretrained` -> (weights file, vocab file or None when the JSON beside the weights has it)."""
     if spec == "wt103":
-        return download_wt103("bwd" if backwards else "fwd")
+        try:
+            return download_wt103("bwd" if backwards else "fwd", progress=progress)
+        except (DownloadError, ChecksumError, UnsafeArchiveError) as e:
+            raise type(e)(f"--pretrained wt103: {e}") from None
     path = Path(spec)
     if not path.exists():
         raise FileNotFoundError(f"--pretrained {spec}: no such file or folder (or use none / wt103)")
@@ -74,7 +77,7 @@ def build_model(args, r: P.LMRecipe, vocab: Vocab) -> tuple[LanguageModel, str]:
     if args.pretrained == "none":
         cfg = lm_config(emb_sz=r.emb_sz, n_hid=r.n_hid, n_layers=r.n_layers, drop_mult=r.drop_mult)
         return LanguageModel(len(vocab), cfg), "random weights"
-    weights, itos = find_pretrained(args.pretrained, args.backwards)
+    weights, itos = find_pretrained(args.pretrained, args.backwards, progress=not getattr(args, "quiet", False))
     loaded = load_fastai_lm(weights, itos, vocab=vocab)
     cfg = dataclasses.replace(loaded.model.cfg, drop_mult=r.drop_mult)  # sizes from the weights
     model = LanguageModel(len(vocab), cfg)

@@ -23,6 +23,7 @@ def script(name: str):
 
 def main(name: str, *args: str, capsys=None) -> tuple[int, str]:
     """`python scripts/<name>.py args` in this process: (exit status, what it wrote to stderr if `capsys`)."""
+    args = tuple(str(a) for a in args)
     argv, sys.argv = sys.argv, [f"{name}.py", *args]
     if capsys is not None:
         capsys.readouterr()
