@@ -4,13 +4,14 @@
 * `run/lm.pt`: `torch.save` of a flat `{name: tensor}` state dict (read back with `weights_only=True`);
 * `run/lm.json`: `{"format": "awdlstm", "version": 1, "kind": "language_model" | "classifier" | "encoder",
   "vocab_sz", "config": {AWDLSTMConfig fields}, "classifier": {n_class, lin_ftrs, ps, bptt, max_len} | null,
-  "vocab": [token, ...] | null}`.
+  "vocab": [token, ...] | null, "sha256": tensor_digest of the weights (checked on loading)}`.
 `save_encoder` / `load_encoder` carry the AWD-LSTM encoder from the fine-tuned language model to the
 classifier (chapter 10, "Fine-Tuning the Language Model": `learn.save_encoder('finetuned')`).
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,7 +23,7 @@ from tokenizers.vocab import as_itos
 
 from .classifier import TextClassifier
 from .model import AWDLSTM, AWDLSTMConfig, LanguageModel
-from .train_checkpoint import torch_load
+from .train_checkpoint import check_digest, tensor_digest, torch_load
 
 FORMAT, VERSION = "awdlstm", 1
 
@@ -49,6 +50,7 @@ def _write(path: str | Path, sd: dict[str, torch.Tensor], meta: dict) -> None:
     mpath = meta_path(path)
     weights = {k: v.detach().cpu() for k, v in sd.items()}  # tied weights stay one storage
     _atomic_write(path, lambda f: torch.save(weights, f))
+    meta = {**meta, "sha256": tensor_digest(weights)}  # checked on loading: a corrupted file is refused
     text = json.dumps({"format": FORMAT, "version": VERSION, **meta}, ensure_ascii=True, indent=1)
     _atomic_write(mpath, lambda f: f.write(text.encode("ascii")))
 
@@ -92,8 +94,12 @@ def _fill_tied(model: nn.Module, sd: dict[str, torch.Tensor]) -> dict[str, torch
     return {**{k: sd[src] for k in groups if k not in sd}, **sd}
 
 
-def load_by_name(model: nn.Module, sd: dict[str, torch.Tensor], source: str = "state dict") -> nn.Module:
-    """Load `sd` into `model` by key name; any missing or unexpected key or shape mismatch is a clear error."""
+def load_by_name(model: nn.Module, sd: dict[str, torch.Tensor], source: str = "state dict",
+                 verify: Callable[[], None] | None = None) -> nn.Module:
+    """Load `sd` into `model` by key name; any missing or unexpected key or shape mismatch is a clear error.
+
+    `verify` (e.g. the checksum check) runs once names and shapes fit, before any weight is copied: a
+    refused file leaves the model as it was."""
     sd = _fill_tied(model, sd)
     own = model.state_dict()
     missing = [k for k in own if k not in sd]
@@ -105,6 +111,8 @@ def load_by_name(model: nn.Module, sd: dict[str, torch.Tensor], source: str = "s
                  for name, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes))
                  if items]
         raise ValueError(f"{source} does not fit {type(model).__name__}; " + "; ".join(parts))
+    if verify is not None:
+        verify()
     model.load_state_dict(sd)
     return model
 
@@ -142,11 +150,11 @@ def load_encoder(model: nn.Module, path: str | Path, vocab=None) -> nn.Module:
     if itos is not None and meta.get("vocab") is not None and meta["vocab"] != itos:
         raise ValueError(f"{path}: the encoder was saved with another vocab ({len(meta['vocab'])} tokens; "
                          f"given {len(itos)}); use the language model's vocab for the classifier")
-    sd = read_weights(path)
+    sd = full = read_weights(path)
     if meta.get("kind") != "encoder":
         prefix = {"language_model": "encoder.", "classifier": "encoder.module."}.get(meta.get("kind"), "")
-        sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-    load_by_name(enc, sd, source=str(path))
+        sd = {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)}
+    load_by_name(enc, sd, source=str(path), verify=lambda: check_digest(path, full, meta.get("sha256")))
     return model
 
 
@@ -181,5 +189,6 @@ def load_model(path: str | Path) -> LoadedModel:
                                bptt=c["bptt"], max_len=c["max_len"])
     else:
         raise ValueError(f"{path}: holds an {meta['kind']!r}; use load_encoder to load an encoder into a model")
-    load_by_name(model, read_weights(path), source=str(path))
+    sd = read_weights(path)
+    load_by_name(model, sd, source=str(path), verify=lambda: check_digest(path, sd, meta.get("sha256")))
     return LoadedModel(model, meta.get("vocab"))

@@ -29,7 +29,14 @@ from awdlstm.optim import Adam, norm_bias_params
 from awdlstm.precision import resolve_precision
 from awdlstm.report import EpochTable, format_time, plot_history, write_history
 from awdlstm.schedule import OneCycle, group_lrs
-from awdlstm.train_checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, set_seed
+from awdlstm.train_checkpoint import (
+    atomic_save,
+    load_checkpoint,
+    rng_state,
+    set_rng_state,
+    set_seed,
+    tensor_digest,
+)
 
 METRICS = ("accuracy", "perplexity")
 
@@ -309,7 +316,8 @@ class Learner:
         path = Path(path)
         if not path.is_absolute() and path.parent == Path(".") and self.run_dir is not None:
             path = self.run_dir / path
-        ckpt = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "fit": fit or {},
+        sd = self.model.state_dict()
+        ckpt = {"model": sd, "digest": tensor_digest(sd), "opt": self.opt.state_dict(), "fit": fit or {},
                 "smooth": {"count": self.smooth.count, "val": self.smooth.val.clone()}, "n_fits": self.n_fits,
                 "train_epochs": self.train_epochs,
                 "rng": rng_state(), "history": self.history, "batches": self.batches,

@@ -12,7 +12,10 @@ import pytest
 import torch
 from run_scripts import SAMPLE, TINY, main
 from test_download import Server
+from tiny_models import TinyLM, lm_batches
 
+from awdlstm import load_encoder, load_model
+from awdlstm.train import Learner, TrainConfig
 from awdlstm.train_checkpoint import load_checkpoint
 from data import download
 
@@ -54,6 +57,16 @@ def copy_run(src, dst):
 def truncate(path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
+
+
+def flip_a_weight(path, tensor: torch.Tensor):
+    """Corrupt one byte inside the tensor data of a torch file (stored uncompressed): `torch.load` reads it
+    without complaint, only the checksum saved with the weights can tell."""
+    data = bytearray(path.read_bytes())
+    i = data.find(tensor.numpy().tobytes()[:64])
+    assert i > 0
+    data[i + 10] ^= 0xFF
+    path.write_bytes(bytes(data))
 
 
 # ---------------------------------------------------------------- texts
@@ -172,6 +185,15 @@ def test_truncated_and_corrupted_files(runs, tmp_path, capsys):
     (lm2 / "config.json").write_text("{")
     fails("train_classifier", *TINY, "--csv", SAMPLE, "--encoder", lm2, "--run-dir", tmp_path / "c", capsys=capsys,
           needles=[f"{lm2 / 'config.json'}: truncated or corrupted JSON"])
+    lm3 = copy_run(runs / "lm", tmp_path / "lm3")
+    emb = torch.load(lm3 / "lm.pt", weights_only=True)["encoder.encoder.weight"]
+    flip_a_weight(lm3 / "lm.pt", emb)
+    assert not torch.equal(torch.load(lm3 / "lm.pt", weights_only=True)["encoder.encoder.weight"], emb)
+    fails("generate", "--model", lm3, capsys=capsys,
+          needles=[f"{lm3 / 'lm.pt'}: corrupted, the weights do not match the checksum saved with them"])
+    flip_a_weight(lm3 / "encoder.pt", emb)
+    fails("train_classifier", *TINY, "--csv", SAMPLE, "--encoder", lm3, "--run-dir", tmp_path / "c", capsys=capsys,
+          needles=[f"{lm3 / 'encoder.pt'}: corrupted, the weights do not match"])
     clas = copy_run(runs / "clas", tmp_path / "clas")
     truncate(clas / "classifier.pt")
     fails("predict", "--model", clas, "good", capsys=capsys, needles=[f"{clas / 'classifier.pt'}: truncated or corrupted"])
@@ -232,6 +254,11 @@ def test_resume_with_a_broken_or_foreign_checkpoint(runs, tmp_path, capsys):
     fails("finetune_lm", "--resume", run, capsys=capsys, needles=[f"{run / 'last.pt'} is not an awdlstm checkpoint"])
     torch.save({"model": torch.load(runs / "clas" / "classifier.pt", weights_only=True)}, run / "last.pt")
     fails("finetune_lm", "--resume", run, capsys=capsys, needles=[f"{run / 'last.pt'} does not fit LanguageModel"])
+    learn = Learner(TinyLM(), lm_batches(2), cfg=TrainConfig(progress=False, precision="fp32"), device="cpu")
+    learn.save(run / "last.pt")
+    flip_a_weight(run / "last.pt", learn.model.encoder.weight.detach())
+    fails("finetune_lm", "--resume", run, capsys=capsys,
+          needles=[f"{run / 'last.pt'}: corrupted, the weights do not match the checksum saved with them"])
     (run / "last.pt").write_bytes(b"PK\x03\x04 not really a zip")
     fails("finetune_lm", "--resume", run, capsys=capsys, needles=[f"{run / 'last.pt'}: truncated or corrupted"])
     (run / "config.json").write_text('{"stage": "finetune_lm", "args": {"no_such_flag": 1}}')
@@ -299,3 +326,19 @@ def test_non_finite_loss_stops_with_the_last_good_checkpoint(runs, tmp_path, cap
     ckpt = load_checkpoint(run / "last.pt")  # the frozen epoch, before the lr of 1e30
     assert ckpt["fit"]["fit"] == 1 and all(torch.isfinite(t).all() for t in ckpt["model"].values())
     assert not (run / "lm.pt").exists()
+
+
+def test_a_refused_file_leaves_the_model_as_it_was(runs, tmp_path):
+    model, itos = load_model(runs / "clas" / "classifier.pt")
+    with torch.no_grad():
+        for p in model.encoder.parameters():
+            p.zero_()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    enc = shutil.copy(runs / "lm" / "encoder.pt", tmp_path / "encoder.pt")
+    shutil.copy(runs / "lm" / "encoder.json", tmp_path / "encoder.json")
+    flip_a_weight(enc, torch.load(enc, weights_only=True)["encoder.weight"])
+    with pytest.raises(ValueError, match="corrupted, the weights do not match the checksum"):
+        load_encoder(model, enc, itos)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # nothing was copied
+    load_encoder(model, runs / "lm" / "encoder.pt", itos)  # the good file loads
+    assert model.encoder.module.encoder.weight.abs().sum() > 0
