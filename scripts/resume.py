@@ -12,6 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
+from awdlstm.train import FitInterrupted
 from pipeline import read_config
 
 
@@ -73,17 +74,22 @@ def run_fits(learn, fits: list[tuple[int, int, float | slice]], resume: Path | N
     history, finishes the fit it was saved in, and runs the fits after it: the weights at the end equal
     those of an uninterrupted run, bit for bit, on a CPU.
     """
-    first = 0
-    if resume is not None:
-        fit = learn.load(resume)
-        k = learn.n_fits
-        if not fit or fit.get("epoch") is None or not 1 <= k <= len(fits) or fit["n_epoch"] != fits[k - 1][1]:
-            raise ValueError(f"{resume} is not an end-of-epoch checkpoint of this run's fits "
-                             f"(fit {k}, {fit.get('n_epoch') if fit else None} epochs; the recipe has "
-                             f"{[f[1] for f in fits]})")
-        if fit["epoch"] < fit["n_epoch"]:  # else the checkpoint is the fit's last epoch: go on with the next fit
-            learn.fit_one_cycle(fit["n_epoch"], fit["lr_max"], start_epoch=fit["epoch"], moms=tuple(fit["moms"]))
-        first = k
-    for n, n_epoch, lr in fits[first:]:
-        learn.freeze_to(n)
-        learn.fit_one_cycle(n_epoch, lr)
+    try:
+        first = 0
+        if resume is not None:
+            fit = learn.load(resume)
+            k = learn.n_fits
+            if not fit or fit.get("epoch") is None or not 1 <= k <= len(fits) or fit["n_epoch"] != fits[k - 1][1]:
+                raise ValueError(f"{resume} is not an end-of-epoch checkpoint of this run's fits "
+                                 f"(fit {k}, {fit.get('n_epoch') if fit else None} epochs; the recipe has "
+                                 f"{[f[1] for f in fits]})")
+            if fit["epoch"] < fit["n_epoch"]:  # else it is the fit's last epoch: go on with the next fit
+                learn.fit_one_cycle(fit["n_epoch"], fit["lr_max"], start_epoch=fit["epoch"], moms=tuple(fit["moms"]))
+            first = k
+        for n, n_epoch, lr in fits[first:]:
+            learn.freeze_to(n)
+            learn.fit_one_cycle(n_epoch, lr)
+    except FitInterrupted:  # Ctrl-C: the Learner saved interrupted.pt; the script resumes from last.pt
+        raise FitInterrupted(f"Weights saved to {learn.run_dir / 'interrupted.pt'}. Finish the run with --resume "
+                             f"{learn.run_dir} (from its last completed epoch, or from the start if there is none)."
+                             ) from None

@@ -188,3 +188,26 @@ def test_sigkill_during_saves_never_leaves_a_broken_checkpoint(tmp_path):
     ckpt = load_checkpoint(path)
     assert torch.equal(ckpt["model"]["w"], torch.full((2_000_000,), float(ckpt["i"])))  # one whole save
     assert len(list(tmp_path.glob(".last.pt.*.tmp"))) <= 1  # the save that was cut, if any (--resume removes it)
+
+
+def test_ctrl_c_says_how_to_resume(full, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "lm"
+    save, count = Learner.save, [0]
+
+    def save_then_ctrl_c(self, path, fit=None):
+        out = save(self, path, fit)
+        count[0] += 1
+        if count[0] == 2:
+            raise KeyboardInterrupt
+        return out
+
+    with monkeypatch.context() as m:
+        m.setattr(Learner, "save", save_then_ctrl_c)
+        code, err = main("finetune_lm", *TINY, *LM_ARGS, "--cache-dir", str(full / "cache"), "--run-dir", str(run),
+                         capsys=capsys)
+    assert code == 130 and err.strip().splitlines() == [
+        f"finetune_lm.py: interrupted. Weights saved to {run / 'interrupted.pt'}. Finish the run with --resume {run} "
+        "(from its last completed epoch, or from the start if there is none)."]
+    assert (run / "interrupted.pt").exists() and load_checkpoint(run / "last.pt")["train_epochs"] == 2
+    assert main("finetune_lm", "--resume", str(run), "--threads", "1", "--quiet")[0] == 0
+    assert_same_weights(full / "lm" / "lm.pt", run / "lm.pt")
