@@ -96,10 +96,11 @@ def main(argv=None) -> None:
                         device=device)
         print(f"precision: {learn.precision.name}")
         t1 = time.time()
-        n_stages = len(r.epochs)  # the book's gradual unfreezing: the last stage unfreezes everything
-        R.run_fits(learn, [(0 if i == n_stages - 1 and n_stages > 1 else -(i + 1), n_epoch,
-                            lr if i == 0 else slice(lr / r.lr_mult, lr))
-                           for i, (n_epoch, lr) in enumerate(zip(r.epochs, r.lrs, strict=True))], resume=resume_from)
+        n_stages = len(r.epochs)
+        stages = [(0 if i == n_stages - 1 and n_stages > 1 else -(i + 1),  # the book's gradual unfreezing
+                   n_epoch, lr if i == 0 else slice(lr / r.lr_mult, lr))
+                  for i, (n_epoch, lr) in enumerate(zip(r.epochs, r.lrs, strict=True))]
+        R.run_fits(learn, stages, resume=resume_from)
         train_time = time.time() - t1
 
         save_model(learn.model, run_dir / "classifier.pt", vocab)
