@@ -4,14 +4,14 @@
 * `run/lm.pt`: `torch.save` of a flat `{name: tensor}` state dict (read back with `weights_only=True`);
 * `run/lm.json`: `{"format": "awdlstm", "version": 1, "kind": "language_model" | "classifier" | "encoder",
   "vocab_sz", "config": {AWDLSTMConfig fields}, "classifier": {n_class, lin_ftrs, ps, bptt, max_len} | null,
-  "vocab": [token, ...] | null}`.
+  "vocab": [token, ...] | null, "sha256": tensor_digest of the weights (checked on loading)}`.
 `save_encoder` / `load_encoder` carry the AWD-LSTM encoder from the fine-tuned language model to the
 classifier (chapter 10, "Fine-Tuning the Language Model": `learn.save_encoder('finetuned')`).
 """
 from __future__ import annotations
 
 import json
-import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,6 +23,7 @@ from tokenizers.vocab import as_itos
 
 from .classifier import TextClassifier
 from .model import AWDLSTM, AWDLSTMConfig, LanguageModel
+from .train_checkpoint import check_digest, tensor_digest, torch_load
 
 FORMAT, VERSION = "awdlstm", 1
 
@@ -49,16 +50,16 @@ def _write(path: str | Path, sd: dict[str, torch.Tensor], meta: dict) -> None:
     mpath = meta_path(path)
     weights = {k: v.detach().cpu() for k, v in sd.items()}  # tied weights stay one storage
     _atomic_write(path, lambda f: torch.save(weights, f))
+    meta = {**meta, "sha256": tensor_digest(weights)}  # checked on loading: a corrupted file is refused
     text = json.dumps({"format": FORMAT, "version": VERSION, **meta}, ensure_ascii=True, indent=1)
     _atomic_write(mpath, lambda f: f.write(text.encode("ascii")))
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """A `{name: tensor}` dict from a .pt/.pth file, loaded with `weights_only=True` (no code runs)."""
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ValueError(f"{path}: refused, it holds more than tensors (weights_only load: {e})") from None
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    sd = torch_load(path)
     if not isinstance(sd, dict):
         raise ValueError(f"{path}: expected a state dict (a dict of tensors), got {type(sd).__name__}")
     return sd
@@ -71,7 +72,10 @@ def read_meta(path: str | Path, required: bool = True) -> dict | None:
         if required:
             raise FileNotFoundError(f"{mpath}: the config/vocab file that goes with {path} is missing")
         return None
-    meta = json.loads(mpath.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{mpath}: truncated or corrupted JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{mpath}: not an awdlstm checkpoint file")
     if meta.get("version") != VERSION:
@@ -90,8 +94,12 @@ def _fill_tied(model: nn.Module, sd: dict[str, torch.Tensor]) -> dict[str, torch
     return {**{k: sd[src] for k in groups if k not in sd}, **sd}
 
 
-def load_by_name(model: nn.Module, sd: dict[str, torch.Tensor], source: str = "state dict") -> nn.Module:
-    """Load `sd` into `model` by key name; any missing or unexpected key or shape mismatch is a clear error."""
+def load_by_name(model: nn.Module, sd: dict[str, torch.Tensor], source: str = "state dict",
+                 verify: Callable[[], None] | None = None) -> nn.Module:
+    """Load `sd` into `model` by key name; any missing or unexpected key or shape mismatch is a clear error.
+
+    `verify` (e.g. the checksum check) runs once names and shapes fit, before any weight is copied: a
+    refused file leaves the model as it was."""
     sd = _fill_tied(model, sd)
     own = model.state_dict()
     missing = [k for k in own if k not in sd]
@@ -103,6 +111,8 @@ def load_by_name(model: nn.Module, sd: dict[str, torch.Tensor], source: str = "s
                  for name, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes))
                  if items]
         raise ValueError(f"{source} does not fit {type(model).__name__}; " + "; ".join(parts))
+    if verify is not None:
+        verify()
     model.load_state_dict(sd)
     return model
 
@@ -140,11 +150,11 @@ def load_encoder(model: nn.Module, path: str | Path, vocab=None) -> nn.Module:
     if itos is not None and meta.get("vocab") is not None and meta["vocab"] != itos:
         raise ValueError(f"{path}: the encoder was saved with another vocab ({len(meta['vocab'])} tokens; "
                          f"given {len(itos)}); use the language model's vocab for the classifier")
-    sd = read_weights(path)
+    sd = full = read_weights(path)
     if meta.get("kind") != "encoder":
         prefix = {"language_model": "encoder.", "classifier": "encoder.module."}.get(meta.get("kind"), "")
-        sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-    load_by_name(enc, sd, source=str(path))
+        sd = {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)}
+    load_by_name(enc, sd, source=str(path), verify=lambda: check_digest(path, full, meta.get("sha256")))
     return model
 
 
@@ -179,5 +189,6 @@ def load_model(path: str | Path) -> LoadedModel:
                                bptt=c["bptt"], max_len=c["max_len"])
     else:
         raise ValueError(f"{path}: holds an {meta['kind']!r}; use load_encoder to load an encoder into a model")
-    load_by_name(model, read_weights(path), source=str(path))
+    sd = read_weights(path)
+    load_by_name(model, sd, source=str(path), verify=lambda: check_digest(path, sd, meta.get("sha256")))
     return LoadedModel(model, meta.get("vocab"))

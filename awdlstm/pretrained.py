@@ -34,6 +34,7 @@ from .checkpoint import (
 )
 from .classifier import TextClassifier
 from .model import AWDLSTMConfig, LanguageModel, lm_config
+from .train_checkpoint import check_digest
 
 __all__ = ["LoadedLM", "from_fastai_state_dict", "load_by_name", "load_encoder", "load_fastai_lm", "load_model",
            "map_fastai_keys", "match_embeds", "read_itos_pickle", "save_encoder", "save_model"]
@@ -175,6 +176,7 @@ def load_fastai_lm(weights_path: str | Path, itos_path: str | Path | None = None
             hint = "load_encoder" if kind == "encoder" else "load_model"
             raise ValueError(f"{weights_path}: holds a saved {kind}, not a language model (use {hint})")
         if meta is not None:
+            check_digest(weights_path, sd, meta.get("sha256"))
             saved_cfg = AWDLSTMConfig.from_dict(meta["config"])
             old_itos = meta.get("vocab")
     else:

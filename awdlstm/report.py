@@ -16,6 +16,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from awdlstm.train_checkpoint import atomic_write_text
+from tokenizers.atomic import atomic_write
 
 PLOT_HINT = "matplotlib is not installed: no plot written (install the extra: pip install 'awdlstm[plot]')"
 
@@ -91,7 +92,8 @@ def plot_history(run_dir: str | Path, epochs: list[dict], batches: dict[str, lis
     ax_met.set_xlabel("epoch (all fits)")
     fig.tight_layout()
     path = Path(run_dir) / "curves.png"
-    fig.savefig(path)
+    with atomic_write(path, "wb") as f:  # a run killed while plotting keeps the previous plot
+        fig.savefig(f, format="png")
     return path
 
 
@@ -110,5 +112,6 @@ def plot_lr_find(path: str | Path, lrs: list[float], losses: list[float], points
         ax.plot(lr, loss, "o", color=f"C{i + 1}", label=name)
     if points:
         ax.legend(loc="best")
-    fig.savefig(path)
+    with atomic_write(path, "wb") as f:  # a run killed while plotting keeps the previous plot
+        fig.savefig(f, format="png")
     return Path(path)

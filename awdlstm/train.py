@@ -25,11 +25,19 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from awdlstm import distributed
+from awdlstm.checkpoint import load_by_name
 from awdlstm.optim import Adam, norm_bias_params
 from awdlstm.precision import resolve_precision
 from awdlstm.report import EpochTable, format_time, plot_history, write_history
 from awdlstm.schedule import OneCycle, group_lrs
-from awdlstm.train_checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, set_seed
+from awdlstm.train_checkpoint import (
+    atomic_save,
+    load_checkpoint,
+    rng_state,
+    set_rng_state,
+    set_seed,
+    tensor_digest,
+)
 
 METRICS = ("accuracy", "perplexity")
 
@@ -286,6 +294,7 @@ class Learner:
                         bar.set_postfix(loss=f"{loss:.4f}")
                 self.train_epochs += 1
                 distributed.sync_buffers(self.model)  # every rank: rank 0's BatchNorm statistics
+                self._check_finite(epoch)
                 row = {"fit": self.n_fits, "epoch": epoch, "train_loss": self.smooth.value}
                 if self.valid_dl is not None:
                     row.update(self.validate())
@@ -306,6 +315,16 @@ class Learner:
             plot_history(self.run_dir, self.history, self.batches)
         return rows
 
+    def _check_finite(self, epoch: int) -> None:
+        """Stop before an epoch's checkpoint would replace the last good one with NaN/inf weights."""
+        bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            last = self.run_dir / "last.pt" if self.run_dir else None
+            raise NonFiniteLoss(f"non-finite weights ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}) "
+                                f"after epoch {epoch}: training stopped. Last good checkpoint: "
+                                f"{last if last and last.exists() else 'none'}. "
+                                "Try a lower learning rate, gradient clipping (clip=...) or precision='fp32'.")
+
     def _on_interrupt(self, e: KeyboardInterrupt, fit: dict) -> None:
         if self.run_dir is None or isinstance(e, FitInterrupted) or not self.main:
             raise e
@@ -324,7 +343,8 @@ class Learner:
         path = Path(path)
         if not path.is_absolute() and path.parent == Path(".") and self.run_dir is not None:
             path = self.run_dir / path
-        ckpt = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "fit": fit or {},
+        sd = self.model.state_dict()
+        ckpt = {"model": sd, "digest": tensor_digest(sd), "opt": self.opt.state_dict(), "fit": fit or {},
                 "smooth": {"count": self.smooth.count, "val": self.smooth.val.clone()}, "n_fits": self.n_fits,
                 "train_epochs": self.train_epochs,
                 "rng": rng_state(), "history": self.history, "batches": self.batches,
@@ -336,7 +356,7 @@ class Learner:
     def load(self, path: str | Path, with_opt: bool = True) -> dict:
         """Restore a checkpoint written by `save`; returns its `fit` entry (n_epoch, lr_max, epoch done)."""
         ckpt = load_checkpoint(path, map_location=self.device)
-        self.model.load_state_dict(ckpt["model"])
+        load_by_name(self.model, ckpt["model"], source=str(path))  # another architecture: a one-line error
         if with_opt:
             self.opt.load_state_dict(ckpt["opt"])
             if self.scaler is not None and "scaler" in ckpt:

@@ -105,8 +105,11 @@ class LabelVocab:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> LabelVocab:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                obj = json.load(f)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: truncated or corrupted JSON ({e})") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("labels"), list):
             raise ValueError(f"{path}: not a label vocabulary (expected {{\"labels\": [...]}})")
         return cls(obj["labels"])

@@ -149,11 +149,12 @@ def read_text(path: str | os.PathLike) -> str:
 
 
 def read_folder(path: str | os.PathLike, folders: list[str] | None = None, classes: list[str] | None = None,
-                valid_name: str | None = None) -> Texts:
+                valid_name: str | None = None, labelled: bool = True) -> Texts:
     """Texts of the .txt files under `path`, labelled by their parent folder (class-named sub-folders).
 
     `classes` keeps only files whose parent folder is one of them; `valid_name` marks files whose grandparent
-    folder has that name as validation (fastai's GrandparentSplitter), e.g. IMDb's `test`.
+    folder has that name as validation (fastai's GrandparentSplitter), e.g. IMDb's `test`. `labelled=False`
+    (texts for a language model): no labels, and an empty class folder is no error.
     """
     files = get_text_files(path, folders)
     labels = [parent_label(f) for f in files]
@@ -163,8 +164,23 @@ def read_folder(path: str | os.PathLike, folders: list[str] | None = None, class
     if not files:
         raise ValueError(f"no .txt files found under {path}" + (f" in folders {folders}" if folders else "")
                          + (f" with classes {classes}" if classes else ""))
+    if labelled:
+        _check_class_folders(Path(path), files, classes)
     is_valid = None if valid_name is None else [f.parent.parent.name == valid_name for f in files]
-    return Texts([read_text(f) for f in files], labels, [str(f) for f in files], is_valid)
+    return Texts([read_text(f) for f in files], labels if labelled else None, [str(f) for f in files], is_valid)
+
+
+def _check_class_folders(root: Path, files: list[Path], classes: list[str] | None) -> None:
+    """A class folder beside the ones that hold documents (inside `root`) that holds none is an error: its
+    class would silently vanish from the labels."""
+    parents = {f.parent for f in files}
+    for grand in {p.parent for p in parents}:
+        if grand != root and root not in grand.parents:
+            continue  # the files sit directly in `root`: no class folders
+        for d in sorted(grand.iterdir()):
+            if (d.is_dir() and not d.name.startswith(".") and d not in parents
+                    and (classes is None or d.name in classes) and not get_text_files(d)):
+                raise ValueError(f"class folder {d} has no documents (.txt files)")
 
 
 def read_imdb(path: str | os.PathLike) -> Texts:
@@ -178,7 +194,7 @@ def read_imdb_lm(path: str | os.PathLike) -> Texts:
     """All 100,000 reviews for the language model: `get_text_files(path, folders=['train', 'test', 'unsup'])`
     (Stanford's archive keeps unsup inside train; both layouts give the same files)."""
     folders = [f for f in ["train", "test", "unsup"] if (Path(path) / f).is_dir()]
-    t = read_folder(path, folders=folders)
+    t = read_folder(path, folders=folders, labelled=False)
     return Texts(t.texts, None, t.names)
 
 

@@ -21,12 +21,13 @@ import numpy as np
 import torch
 
 import pipeline as P
+import resume as R
 from awdlstm import LanguageModel, generate, lm_config, load_fastai_lm, save_encoder, save_model
 from awdlstm import distributed as D
 from awdlstm.train import Learner, TrainConfig
 from awdlstm.train_checkpoint import set_seed
 from data import LMLoader
-from data.download import download_wt103
+from data.download import ChecksumError, DownloadError, UnsafeArchiveError, download_wt103
 from tokenizers.corpus import select_docs
 from tokenizers.vocab import Vocab
 
@@ -42,15 +43,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--n-words", type=int, default=40, help="words to generate per sample")
     ap.add_argument("--n-samples", type=int, default=2, help="samples to generate (0: none)")
     ap.add_argument("--temperature", type=float, default=0.75, help="sampling temperature")
+    R.add_resume_flag(ap)
     P.add_source_flags(ap)
     P.add_recipe_flags(ap, P.LMRecipe, P.LM_PRESETS)
     return ap.parse_args(argv)
 
 
-def find_pretrained(spec: str, backwards: bool) -> tuple[Path, Path | None]:
+def find_pretrained(spec: str, backwards: bool, progress: bool = True) -> tuple[Path, Path | None]:
     """`--pretrained` -> (weights file, vocab file or None when the JSON beside the weights has it)."""
     if spec == "wt103":
-        return download_wt103("bwd" if backwards else "fwd")
+        try:
+            return download_wt103("bwd" if backwards else "fwd", progress=progress)
+        except (DownloadError, ChecksumError, UnsafeArchiveError) as e:
+            raise type(e)(f"--pretrained wt103: {e}") from None
     path = Path(spec)
     if not path.exists():
         raise FileNotFoundError(f"--pretrained {spec}: no such file or folder (or use none / wt103)")
@@ -74,7 +79,7 @@ def build_model(args, r: P.LMRecipe, vocab: Vocab) -> tuple[LanguageModel, str]:
     if args.pretrained == "none":
         cfg = lm_config(emb_sz=r.emb_sz, n_hid=r.n_hid, n_layers=r.n_layers, drop_mult=r.drop_mult)
         return LanguageModel(len(vocab), cfg), "random weights"
-    weights, itos = find_pretrained(args.pretrained, args.backwards)
+    weights, itos = find_pretrained(args.pretrained, args.backwards, progress=not getattr(args, "quiet", False))
     loaded = load_fastai_lm(weights, itos, vocab=vocab)
     cfg = dataclasses.replace(loaded.model.cfg, drop_mult=r.drop_mult)  # sizes from the weights
     model = LanguageModel(len(vocab), cfg)
@@ -85,12 +90,14 @@ def build_model(args, r: P.LMRecipe, vocab: Vocab) -> tuple[LanguageModel, str]:
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
+    args, saved = R.resume_args(parse_args(argv), "finetune_lm")  # --resume: the run's own flags
     device = D.setup(P.resolve_device(args.device, args.threads))  # this rank's device under torchrun
     preset, r = P.recipe_from_args(args, P.LM_PRESETS, device)
     run_dir = Path(D.broadcast_str(str(P.new_run_dir(args.run_dir, "lm")) if D.is_main() else None))
+    resume_from = R.resume_checkpoint(run_dir, "lm.pt") if saved else None
     config = {"stage": "finetune_lm", "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
               "backwards": args.backwards, "device": str(device), "torch": torch.__version__, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    config = R.resumed_config(config, saved)
     if D.is_main():
         P.save_config(run_dir, config)
     with P.logged(run_dir) if D.is_main() else D.silenced():  # only rank 0 prints and writes
@@ -126,12 +133,8 @@ def main(argv=None) -> None:
                         cfg=cfg, device=device)
         print(f"precision: {learn.precision.name}")
         t1 = time.time()
-        if r.frozen_epochs > 0:
-            learn.freeze()
-            learn.fit_one_cycle(r.frozen_epochs, r.frozen_lr)
-        if r.epochs > 0:
-            learn.unfreeze()
-            learn.fit_one_cycle(r.epochs, r.lr)
+        fits = [(-1, r.frozen_epochs, r.frozen_lr), (0, r.epochs, r.lr)]  # frozen, then unfrozen
+        R.run_fits(learn, [f for f in fits if f[1] > 0], resume=resume_from)
         train_time = time.time() - t1
         if not D.is_main():
             D.finish()

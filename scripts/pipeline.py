@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from awdlstm.train import NonFiniteLoss
 from data import Texts, imdb_embedded, read_csv, read_folder, read_imdb, read_imdb_lm
-from data.download import get_cache_dir
+from data.download import ChecksumError, DownloadError, UnsafeArchiveError, get_cache_dir
 from tokenizers.atomic import write_json
 from tokenizers.corpus import TokenizedCorpus, tokenize_corpus
 
@@ -221,6 +222,18 @@ def run_file(run_dir: str | Path, name: str) -> Path:
     return run_dir / name
 
 
+def read_config(run_dir: str | Path) -> dict:
+    """A run folder's config.json; a missing, truncated or hand-broken one is an error naming it."""
+    path = run_file(run_dir, "config.json")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: truncated or corrupted JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: not a run's config (expected a JSON object)")
+    return config
+
+
 def save_config(run_dir: Path, config: dict) -> None:
     """Write config.json (everything that defines the run, plus results once known), atomically."""
     write_json(run_dir / "config.json", json.loads(json.dumps(config, default=str)))
@@ -253,16 +266,22 @@ def logged(run_dir: Path):
             sys.stdout = old
 
 
+# What a user can cause: bad files and flags, a failed download, a diverging run. Anything else is a bug
+# and keeps its traceback.
+USER_ERRORS = (OSError, ValueError, TypeError, KeyError, NonFiniteLoss, DownloadError, ChecksumError,
+               UnsafeArchiveError)
+
+
 def main_guard(main) -> None:
-    """Run `main()`; a bad input (missing file, wrong value) ends with a one-line error and exit status 1,
-    Ctrl-C with one line and status 130."""
+    """Run `main()`; a bad input (missing file, wrong value, failed download, diverging loss) ends with a
+    one-line error and exit status 1, Ctrl-C with one line and status 130."""
     try:
         main()
     except KeyboardInterrupt as e:  # the Learner has saved interrupted.pt and says how to resume
         print(f"{Path(sys.argv[0]).name}: interrupted. {e}".rstrip(), file=sys.stderr)
         sys.exit(130)
-    except (FileNotFoundError, ValueError, TypeError, KeyError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    except USER_ERRORS as e:
+        msg = "; ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
         print(f"{Path(sys.argv[0]).name}: error: {msg}", file=sys.stderr)
         sys.exit(1)
 
@@ -270,15 +289,27 @@ def main_guard(main) -> None:
 # ---------------------------------------------------------------- texts, tokens, subsets
 
 def read_source(args: argparse.Namespace, labelled: bool) -> Texts:
-    """The texts (and labels, and train/valid flags where the source has them) the flags point to."""
+    """The texts (and labels, and train/valid flags where the source has them) the flags point to.
+
+    No texts at all, or (`labelled`) fewer than two labels, is an error naming the source.
+    """
     if args.csv:
-        return read_csv(args.csv, args.text_col, args.label_col if labelled else None, args.valid_col)
-    if args.folder:
+        texts = read_csv(args.csv, args.text_col, args.label_col if labelled else None, args.valid_col)
+        where = f"--csv {args.csv}"
+    elif args.folder:
         imdb_like = all((Path(args.folder) / d).is_dir() for d in ("train", "test"))
         if imdb_like:
-            return read_imdb(args.folder) if labelled else read_imdb_lm(args.folder)
-        return read_folder(args.folder)
-    return imdb_embedded()
+            texts = read_imdb(args.folder) if labelled else read_imdb_lm(args.folder)
+        else:
+            texts = read_folder(args.folder, labelled=labelled)
+        where = f"--folder {args.folder}"
+    else:
+        texts, where = imdb_embedded(), "the embedded corpus"
+    if len(texts) == 0:
+        raise ValueError(f"{where}: no texts (an empty corpus)")
+    if labelled and len(set(texts.labels)) < 2:
+        raise ValueError(f"{where}: a classifier needs at least two labels, found {sorted(set(texts.labels))}")
+    return texts
 
 
 def tokenize_texts(texts: list[str], cache_dir: str | None, quiet: bool = False) -> TokenizedCorpus:

@@ -79,10 +79,13 @@ def load_classifier(run: str | Path) -> tuple[TextClassifier, Vocab, LabelVocab,
     """A classifier run folder -> (model, vocab, label vocab, its config.json)."""
     weights = P.run_file(run, "classifier.pt")
     labels = LabelVocab.load(P.run_file(run, "labels.json"))
-    config = json.loads(P.run_file(run, "config.json").read_text(encoding="utf-8"))
+    config = P.read_config(run)
     model, itos = load_model(weights)
     if not isinstance(model, TextClassifier) or itos is None:
         raise ValueError(f"{weights} is not a classifier saved with its vocab")
+    if len(labels) != model.n_class:
+        raise ValueError(f"{run}: labels.json has {len(labels)} labels but {weights.name} predicts {model.n_class} "
+                         "classes (files from different runs?)")
     return model, Vocab(itos), labels, config
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 import pipeline as P
+import resume as R
 from awdlstm import TextClassifier, clas_config, load_encoder, save_model
 from awdlstm import distributed as D
 from awdlstm.checkpoint import read_meta
@@ -38,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     P.add_common_flags(ap, P.CLAS_PRESETS)
     ap.add_argument("--encoder", default=None,
                     help="finetune_lm.py's run folder (encoder.pt + vocab.json); default: the newest runs/lm-*")
+    R.add_resume_flag(ap)
     P.add_source_flags(ap)
     P.add_recipe_flags(ap, P.ClasRecipe, P.CLAS_PRESETS)
     return ap.parse_args(argv)
@@ -56,18 +57,20 @@ def split_docs(texts, r: P.ClasRecipe, rng: np.random.Generator) -> tuple[np.nda
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
+    args, saved = R.resume_args(parse_args(argv), "train_classifier")  # --resume: the run's own flags
     device = D.setup(P.resolve_device(args.device, args.threads))  # this rank's device under torchrun
     preset, r = P.recipe_from_args(args, P.CLAS_PRESETS, device)
     lm_run = P.newest_run("lm", "encoder.pt") if args.encoder is None else args.encoder
     enc_path = P.run_file(lm_run, "encoder.pt")
     vocab = Vocab.load(P.run_file(lm_run, "vocab.json"))
     enc_cfg = AWDLSTMConfig.from_dict(read_meta(enc_path)["config"])
-    backwards = bool(json.loads(P.run_file(lm_run, "config.json").read_text(encoding="utf-8")).get("backwards"))
+    backwards = bool(P.read_config(lm_run).get("backwards"))
     run_dir = Path(D.broadcast_str(str(P.new_run_dir(args.run_dir, "clas")) if D.is_main() else None))
+    resume_from = R.resume_checkpoint(run_dir, "classifier.pt") if saved else None
     config = {"stage": "train_classifier", "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
               "encoder": str(enc_path), "backwards": backwards, "device": str(device), "torch": torch.__version__,
               "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    config = R.resumed_config(config, saved)
     if D.is_main():
         P.save_config(run_dir, config)
     with P.logged(run_dir) if D.is_main() else D.silenced():  # only rank 0 prints and writes
@@ -99,9 +102,10 @@ def main(argv=None) -> None:
         print(f"precision: {learn.precision.name}")
         t1 = time.time()
         n_stages = len(r.epochs)
-        for i, (n_epoch, lr) in enumerate(zip(r.epochs, r.lrs, strict=True)):
-            learn.freeze_to(0 if i == n_stages - 1 and n_stages > 1 else -(i + 1))  # the book's gradual unfreezing
-            learn.fit_one_cycle(n_epoch, lr if i == 0 else slice(lr / r.lr_mult, lr))
+        stages = [(0 if i == n_stages - 1 and n_stages > 1 else -(i + 1),  # the book's gradual unfreezing
+                   n_epoch, lr if i == 0 else slice(lr / r.lr_mult, lr))
+                  for i, (n_epoch, lr) in enumerate(zip(r.epochs, r.lrs, strict=True))]
+        R.run_fits(learn, stages, resume=resume_from)
         train_time = time.time() - t1
         final = learn.validate()  # every rank takes part: the metrics are summed over ranks
         if not D.is_main():

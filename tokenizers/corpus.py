@@ -148,9 +148,9 @@ def _tokenize_chunk(args: tuple[list[str], Sequence[Rule] | None, Tokenizer]) ->
     lengths = []
     for text in texts:
         tokens = tok(apply_rules(text, rules))
-        new = set(tokens).difference(index)
-        for t in sorted(new, key=tokens.index):  # number new types in the order they first appear
-            index[t] = len(index)
+        for t in dict.fromkeys(tokens):  # number new types in the order they first appear (linear in tokens)
+            if t not in index:
+                index[t] = len(index)
         ids.extend(map(index.__getitem__, tokens))  # C speed: no Python code per token
         lengths.append(len(tokens))
     ids = np.frombuffer(ids, dtype=np.int32) if len(ids) else np.zeros(0, dtype=np.int32)

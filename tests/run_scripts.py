@@ -1,0 +1,37 @@
+"""Run the user's commands in this process, cheaply: `main("finetune_lm", *argv)` is
+`python scripts/finetune_lm.py argv` through its error guard (exit status and stderr), without a second
+Python and torch start-up."""
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts"
+SAMPLE = ROOT / "data" / "samples" / "movie_reviews_sample.csv"
+TINY = ["--preset", "tiny", "--threads", "1", "--quiet", "--seed", "0"]
+sys.path.insert(0, str(SCRIPTS))
+import pipeline as P  # noqa: E402
+
+
+def script(name: str):
+    """scripts/<name>.py as a fresh module."""
+    spec = importlib.util.spec_from_file_location(f"script_{name}", SCRIPTS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def main(name: str, *args: str, capsys=None) -> tuple[int, str]:
+    """`python scripts/<name>.py args` in this process: (exit status, what it wrote to stderr if `capsys`)."""
+    args = tuple(str(a) for a in args)
+    argv, sys.argv = sys.argv, [f"{name}.py", *args]
+    if capsys is not None:
+        capsys.readouterr()
+    try:
+        P.main_guard(lambda: script(name).main(list(args)))
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    finally:
+        sys.argv = argv
+    return code, capsys.readouterr().err if capsys is not None else ""
