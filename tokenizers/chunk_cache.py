@@ -84,7 +84,14 @@ class ChunkTokenizer:
             start = out.index(core[0]) if core else len(out)
             self._edges[chunk] = (out[:start], out[start + len(core):], bool(core))
             self._marked.add(chunk)
-        tokens, needs_pass = self._words.tokens_before_pass(core) if core else ([], False)
+        if core.isprintable():  # no whitespace but single " ": the runs are the words between spaces
+            tokens, needs_pass = [], False
+            for run in core.split(" ") if core else ():
+                run_tokens, flagged = self._words.run_tokens(run)
+                tokens += run_tokens
+                needs_pass |= flagged
+        else:
+            tokens, needs_pass = self._words.tokens_before_pass(core)
         if needs_pass:
             self._unsafe.add(chunk)
         else:

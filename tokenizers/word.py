@@ -265,6 +265,19 @@ class WordTokenizer:
         out.extend(tokens[pos:])
         return out
 
+    def run_tokens(self, run: str) -> tuple[list[str], bool]:
+        """Steps 2-4 for one run of non-space characters, and whether step 5 could change its tokens."""
+        tokens = self._cache.get(run)
+        if tokens is not None:
+            return tokens, run in self._flagged
+        tokens = self._tokenize_chunk(run, self._special)
+        flagged = self._has_special_match(tokens)
+        if len(self._cache) <= len(self._special) + self.max_cache_size:  # full: the cache stops growing
+            self._cache[run] = tokens
+            if flagged:
+                self._flagged.add(run)
+        return tokens, flagged
+
     def tokens_before_pass(self, text: str) -> tuple[list[str], bool]:
         """Steps 1-4 of `text`, and whether step 5 (the special-case pass) would change those tokens."""
         runs = _split_runs(text)
