@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import operator
 from array import array
+from itertools import compress, repeat
 
 from .rules import BOS, apply_rules, fix_html, replace_space, replace_wrep, rewrite_chunk, rm_useless_spaces
 from .word import default_word_tokenizer
@@ -179,8 +180,8 @@ class ChunkTokenizer:
         known = self._ids
         try:  # every chunk known (an unsafe chunk never is): the common case
             ids, new = b"".join(map(known.__getitem__, chunks)), []
-        except KeyError:
-            ids, new = None, [c for c in dict.fromkeys(chunks) if c not in known]
+        except KeyError:  # the new chunks, in the order they first appear
+            ids, new = None, list(dict.fromkeys(compress(chunks, map(operator.is_, map(known.get, chunks), repeat(None)))))
             for c in new:
                 if c not in self._pending and c not in self._unsafe:
                     self._analyse(c)
