@@ -76,7 +76,13 @@ class ChunkTokenizer:
         return i
 
     def _ids_of(self, tokens: list[str]) -> bytes:
-        return array("i", [self._intern(replace_space(t)) for t in tokens]).tobytes()
+        """The int32 ids of `tokens` (after replace_space), giving new types the next ids."""
+        if " " in "".join(tokens):
+            tokens = [replace_space(t) for t in tokens]
+        ids = list(map(self.index.get, tokens))
+        if None in ids:
+            ids = [self._intern(t) for t in tokens]
+        return array("i", ids).tobytes()
 
     def _analyse(self, chunk: str) -> None:
         """Rules and word tokenizer on one new chunk: its tokens into ``_pending``, or the chunk into ``_unsafe``."""
