@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from awdlstm import LanguageModel, generate, lm_config, load_fastai_lm, save_enc
 from awdlstm import distributed as D
 from awdlstm.train import Learner, TrainConfig
 from awdlstm.train_checkpoint import set_seed
-from data import LMLoader
+from data import LMLoader, Texts
 from data.download import ChecksumError, DownloadError, UnsafeArchiveError, download_wt103
 from tokenizers.corpus import select_docs
 from tokenizers.vocab import Vocab
@@ -90,12 +91,22 @@ def build_model(args, r: P.LMRecipe, vocab: Vocab) -> tuple[LanguageModel, str]:
 
 
 def main(argv=None) -> None:
-    args, saved = R.resume_args(parse_args(argv), "finetune_lm")  # --resume: the run's own flags
+    run_lm(parse_args(argv), "finetune_lm", "lm", P.LM_PRESETS,
+           lambda args: (P.read_source(args, labelled=False), False))
+
+
+def run_lm(args: argparse.Namespace, stage: str, folder: str, presets: dict,
+           read_texts: Callable[[argparse.Namespace], tuple[Texts, bool]]) -> None:
+    """Train a language model as the flags say and save it into a `runs/<folder>-...` run folder: stage 2
+    (`finetune_lm`) or, from random weights on a general corpus, stage 1 (`pretrain_lm.py`).
+    `read_texts(args)` gives the texts and whether their `is_valid` flags are the validation split to keep
+    (else a random `valid_pct` split)."""
+    args, saved = R.resume_args(args, stage)  # --resume: the run's own flags
     device = D.setup(P.resolve_device(args.device, args.threads))  # this rank's device under torchrun
-    preset, r = P.recipe_from_args(args, P.LM_PRESETS, device)
-    run_dir = Path(D.broadcast_str(str(P.new_run_dir(args.run_dir, "lm")) if D.is_main() else None))
+    preset, r = P.recipe_from_args(args, presets, device)
+    run_dir = Path(D.broadcast_str(str(P.new_run_dir(args.run_dir, folder)) if D.is_main() else None))
     resume_from = R.resume_checkpoint(run_dir, "lm.pt") if saved else None
-    config = {"stage": "finetune_lm", "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
+    config = {"stage": stage, "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
               "backwards": args.backwards, "device": str(device), "torch": torch.__version__, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     config = R.resumed_config(config, saved)
     if D.is_main():
@@ -105,10 +116,17 @@ def main(argv=None) -> None:
         set_seed(args.seed)
         rng = np.random.default_rng(args.seed)
         t0 = time.time()
-        texts = P.read_source(args, labelled=False)
+        texts, own_split = read_texts(args)
         corpus = P.tokenize_texts(texts.texts, args.cache_dir, args.quiet or not D.is_main())
         docs = P.sample(np.arange(len(corpus)), r.lm_docs, rng)
-        train_idx, valid_idx = P.random_split(len(docs), r.valid_pct, rng)
+        if own_split:  # the corpus's own validation documents (WikiText-103's test.csv)
+            flags = np.asarray(texts.is_valid, dtype=bool)[docs]
+            train_idx, valid_idx = np.flatnonzero(~flags), np.flatnonzero(flags)
+            if len(train_idx) == 0 or len(valid_idx) == 0:
+                raise ValueError(f"{len(train_idx)} training and {len(valid_idx)} validation documents: "
+                                 "both are needed (raise --lm-docs, or 0 for all)")
+        else:
+            train_idx, valid_idx = P.random_split(len(docs), r.valid_pct, rng)
         lm_corpus = corpus.subset(docs)
         vocab = Vocab.from_counts(lm_corpus.counts(), min_freq=r.min_freq, max_vocab=r.max_vocab)
         if D.is_main():

@@ -165,9 +165,9 @@ def add_common_flags(parser: argparse.ArgumentParser, presets: dict) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def add_source_flags(parser: argparse.ArgumentParser) -> None:
-    """Where the texts come from: the embedded corpus (default), a CSV file or a folder of .txt files."""
-    g = parser.add_argument_group("data (default: the embedded corpus, 25,000 IMDb reviews)")
+def add_source_flags(parser: argparse.ArgumentParser, default: str = "the embedded corpus, 25,000 IMDb reviews") -> None:
+    """Where the texts come from: the default source, a CSV file or a folder of .txt files."""
+    g = parser.add_argument_group(f"data (default: {default})")
     src = g.add_mutually_exclusive_group()
     src.add_argument("--csv", default=None, help="CSV file with a header row")
     src.add_argument("--folder", default=None, help="folder of .txt files, labelled by their parent folder "

@@ -308,3 +308,29 @@ def test_predict_cuts_texts_as_in_training(runs):
         expected = model(torch.tensor([ids]))[0].softmax(-1)
     torch.testing.assert_close(cut, expected)
     assert not torch.allclose(pr.predict(model, vocab, [text]), cut)
+
+
+def test_pretrain_lm_keeps_wikitexts_split_and_feeds_finetune_lm(tmp_path, capsys, monkeypatch):
+    """Stage 1 on a small wikitext-103-style folder (train.csv, test.csv): its own split is kept, nothing is
+    frozen, and finetune_lm.py --pretrained starts stage 2 from the result."""
+    texts = [r["text"] for r in csv.DictReader(SAMPLE.open(encoding="utf-8"))][:36]
+    wiki = tmp_path / "wikitext-103"
+    wiki.mkdir()
+    for name, rows in (("train.csv", texts[:30]), ("test.csv", texts[30:])):
+        with (wiki / name).open("w", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerows([t] for t in rows)
+    cache = str(tmp_path / "cache")
+    code, out, err = in_process("pretrain_lm", *TINY, "--wikitext", str(wiki), "--lm-docs", "0", "--n-samples", "0",
+                                "--cache-dir", cache, "--run-dir", str(tmp_path / "pre"),
+                                capsys=capsys, monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 0, err
+    assert "36 documents (30 train, 6 valid)" in out
+    config = json.loads((tmp_path / "pre" / "config.json").read_text())
+    assert config["stage"] == "pretrain_lm" and config["recipe"]["frozen_epochs"] == 0
+    history = json.loads((tmp_path / "pre" / "history.json").read_text())
+    assert [row["fit"] for row in history["epochs"]] == [1]  # one fit, unfrozen from the start
+    code, out, err = in_process("finetune_lm", *TINY, "--csv", str(SAMPLE), "--pretrained", str(tmp_path / "pre"),
+                                "--n-samples", "0", "--cache-dir", cache, "--run-dir", str(tmp_path / "ft"),
+                                capsys=capsys, monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 0, err
+    assert f"model: {tmp_path / 'pre' / 'lm.pt'}" in out and (tmp_path / "ft" / "lm.pt").is_file()
