@@ -227,3 +227,20 @@ def test_fast_url_pattern_accepts_what_spacy_accepts():
     for s in strings:
         assert bool(ours(s)) == bool(spacy_url(s)), s
     assert len(WordTokenizer()("a:b@" * 5000)) == 10001  # fast; spaCy's own pattern backtracks quadratically
+
+
+def test_word_and_one_mark_shortcut_equals_the_affix_loop():
+    """"movie," and "(the" skip the affix loop; every word + mark (and mark + word) gives the loop's tokens,
+    special cases among the words ("etc", "ca", "u.s") and marks that are no affix ("é", "_") included."""
+    tok = WordTokenizer()
+    specials = tok._special
+    words = ["movie", "a", "i", "etc", "ca", "wo", "dont", "u", "s", "km", "xxmaj", "e", "g", "mr", "st", "zzz"]
+    marks = sorted({c for c in "".join(PREFIXES + SUFFIXES) if not c.isalnum() and not c.isspace()} | set("é_%'\"."))
+    shapes = [w + m for w in words for m in marks] + [m + w for w in words for m in marks]
+    shortcut = 0
+    for s in shapes:
+        if s in specials:
+            continue
+        assert tok._tokenize_chunk(s, specials) == tok._tokenize_affixed(s, specials), s
+        shortcut += tok._tokenize_affixed(s, specials) in ([s[:-1], s[-1]], [s[0], s[1:]])
+    assert shortcut > len(shapes) // 3  # the shortcut's shapes are really there

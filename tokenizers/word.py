@@ -39,6 +39,8 @@ _WS_TOKEN = re.compile(f"([{_WS}](?:(?<! )[{_WS}]*|[{_WS}]+))")
 # Chunks that no affix, infix or URL rule can split (each rule needs a character outside [a-z] and [0-9]).
 _PLAIN = re.compile("[a-z]+|[0-9]+").fullmatch
 _ASCII_LOWER_DIGITS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_WORD_MARK = re.compile("([a-z]+)([^a-z0-9])").fullmatch  # "movie,"
+_MARK_WORD = re.compile("([^a-z0-9])([a-z]+)").fullmatch  # "(the"
 
 
 def _split_runs(text: str) -> list[str]:
@@ -166,6 +168,19 @@ class WordTokenizer:
         at infixes), suffixes."""
         if _PLAIN(chunk):
             return [chunk]
+        # The commonest shapes after plain words: a word with one mark after or before it ("movie," "(the").
+        # When the mark is a whole suffix (prefix) and the word no special case, the loop below ends with
+        # [word, mark] ([mark, word]); this finds the same without it.
+        m = _WORD_MARK(chunk)
+        if m and m[1] not in specials and self._find_suffix(chunk) == 1:
+            return [m[1], m[2]]
+        m = _MARK_WORD(chunk)
+        if m and m[2] not in specials and self._find_prefix(chunk) == 1:
+            return [m[1], m[2]]
+        return self._tokenize_affixed(chunk, specials)
+
+    def _tokenize_affixed(self, chunk: str, specials: dict) -> list[str]:
+        """Steps 3-4 for any chunk: prefixes, the core (special case, URL or split at infixes), suffixes."""
         tokens, core, suffixes = self._split_affixes(chunk, specials)
         if core in specials:
             tokens.extend(specials[core])
