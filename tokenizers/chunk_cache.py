@@ -57,11 +57,6 @@ class ChunkTokenizer:
         self._bos = self._ids_of([BOS])
         self._reported = 0  # types handed out by new_types()
 
-    def report_all(self) -> ChunkTokenizer:
-        """Make the next `new_types()` return every type again (for a copy of this memo in another process)."""
-        self._reported = 0
-        return self
-
     def new_types(self) -> list[str]:
         """The types added since the last call (all of them, the first time)."""
         new = self.types[self._reported:]

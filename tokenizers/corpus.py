@@ -25,7 +25,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import chain, pairwise
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -127,10 +127,8 @@ _worker: ChunkTokenizer | None = None  # the memo of this worker process (see _s
 
 
 def _start_worker() -> None:
-    """Pool initializer: a forked worker keeps the memo the parent filled (the commonest chunks), with all its
-    types to be reported again; a spawned one starts a new memo."""
     global _worker
-    _worker = _worker.report_all() if _worker is not None else ChunkTokenizer()
+    _worker = ChunkTokenizer()
 
 
 def _tokenize_fast(texts: list[str], memo: ChunkTokenizer | None = None) -> tuple[int, list[str], np.ndarray, list[int]]:
@@ -202,26 +200,16 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
     fast = rules is None and tok is word_tokenize  # the default pipeline: memoised per chunk, straight to ids
     show = len(texts) >= 2000 if progress is None else progress
     bar = tqdm(total=len(texts), desc="tokenizing", unit="doc", disable=not show)
-    memo = ChunkTokenizer() if fast else None
-
-    def one_batch(batch):
-        return _tokenize_fast(batch, memo) if fast else _tokenize_chunk((batch, rules, tok))
-
     if n_workers <= 1 or len(batches) <= 1:
-        corpus = _merge(map(one_batch, batches), len(texts), bar)
+        memo = ChunkTokenizer()
+        results = (_tokenize_fast(b, memo) if fast else _tokenize_chunk((b, rules, tok)) for b in batches)
+        corpus = _merge(results, len(texts), bar)
     else:
-        global _worker
-        first = one_batch(batches[0])  # here, so that forked workers inherit the memo it fills
         default_word_tokenizer()  # built once here, inherited by forked workers
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        _worker = memo
-        try:
-            with ctx.Pool(min(n_workers, len(batches) - 1), initializer=_start_worker if fast else None) as pool:
-                rest = pool.imap(_tokenize_fast, batches[1:]) if fast else \
-                    pool.imap(_tokenize_chunk, [(b, rules, tok) for b in batches[1:]])
-                corpus = _merge(chain([first], rest), len(texts), bar)
-        finally:
-            _worker = None
+        with ctx.Pool(min(n_workers, len(batches)), initializer=_start_worker if fast else None) as pool:
+            work = pool.imap(_tokenize_fast, batches) if fast else pool.imap(_tokenize_chunk, [(b, rules, tok) for b in batches])
+            corpus = _merge(work, len(texts), bar)
     bar.close()
     if cache_file is not None:
         corpus.save(cache_file)
