@@ -134,12 +134,13 @@ def imdb_corpus(max_vocab: int, min_freq: int = 3, cache_dir: str | None = None,
     return texts, vocab, ids, offsets
 
 
-def run_fastai(python: str, bench: str, docs: tuple[np.ndarray, np.ndarray], n_vocab: int, flags: list[str]) -> dict:
+def run_fastai(python: str, bench: str, docs: tuple[np.ndarray, np.ndarray], n_vocab: int, flags: list[str],
+               itos: list[str] | None = None) -> dict:
     """fastai's side of a benchmark (scripts/bench_fastai.py) on the same token ids, in the interpreter `python`
     (a virtualenv with fastai 2.8), with the same number of torch threads."""
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "ids.npz"
-        np.savez(data, ids=docs[0], offsets=docs[1], meta=json.dumps({"vocab": n_vocab}))
+        np.savez(data, ids=docs[0], offsets=docs[1], meta=json.dumps({"vocab": n_vocab, "itos": itos}))
         cmd = [python, str(Path(__file__).with_name("bench_fastai.py")), bench, "--data", str(data),
                "--threads", str(torch.get_num_threads()), *flags]
         try:
@@ -362,21 +363,30 @@ def bench_generate(args: argparse.Namespace) -> dict:
         generate(m, itos, args.prompt, 2, seed=0)  # warm-up
         reset_peak_memory(device)
         sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for rep in range(args.reps):
             generate(m, itos, args.prompt, args.n_words, temperature=0.75, seed=rep)
         sync(device)
-        secs = time.perf_counter() - t0
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         rate = _rate(args.n_words * args.reps, secs, flops * args.reps, pk.get(prec, pk["fp32"]))
         greedy = generate(m, itos, args.prompt, args.n_words, temperature=0)
         greedy_ref = greedy if greedy_ref is None else greedy_ref
-        r = {"words_per_s": rate["per_s"], "GFLOP_per_s": rate["GFLOP_per_s"], "pct_of_peak": rate["pct_of_peak"],
+        r = {"words_per_s": rate["per_s"], "words_per_cpu_s": round(args.n_words * args.reps / cpu, 2),
+             "GFLOP_per_s": rate["GFLOP_per_s"], "pct_of_peak": rate["pct_of_peak"],
              "seconds_per_text": round(secs / args.reps, 3), "peak_memory_MiB": peak_memory_mib(device),
              "greedy_same_as_first": greedy == greedy_ref}
         res["generate"][prec] = r
         print(f"generate {prec:5s}: {r['words_per_s']:7.1f} words/s ({r['seconds_per_text']:.2f} s per "
               f"{args.n_words}-word text)  {r['GFLOP_per_s']:6.1f} GFLOP/s ({r['pct_of_peak']}% of {prec} peak)  "
               f"greedy text same as {precisions[0]}: {r['greedy_same_as_first']}  peak RSS {r['peak_memory_MiB']:,.0f} MiB")
+    if args.fastai:
+        flags = [f"--{k.replace('_', '-')}={getattr(args, k)}" for k in
+                 ("emb", "hid", "layers", "n_words", "reps", "prompt")]
+        no_docs = (np.zeros(1, dtype=np.int32), np.zeros(2, dtype=np.int64))
+        res["fastai"] = fa = run_fastai(args.fastai, "generate", no_docs, len(itos), flags, itos=itos)
+        res["speedup_vs_fastai"] = {p: round(r["words_per_s"] / fa["words_per_s"], 2) for p, r in res["generate"].items()}
+        print(f"fastai {fa['fastai']} predict fp32: {fa['words_per_s']:7.1f} words/s (vocab {fa['vocab']:,}); ours/fastai "
+              + ", ".join(f"{p} {v}x" for p, v in res["speedup_vs_fastai"].items()))
     return res
 
 
@@ -452,7 +462,7 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--emb", type=int, default=400, help="embedding size (random weights)")
         p.add_argument("--hid", type=int, default=1152, help="hidden size (random weights)")
         p.add_argument("--layers", type=int, default=3, help="LSTM layers (random weights)")
-    for p in (lm, clas):
+    for p in (lm, clas, gen):
         p.add_argument("--fastai", default=None, metavar="PYTHON",
                        help="also run fastai's side (scripts/bench_fastai.py) with this interpreter (a fastai venv)")
     for p in (lm, clas, gen):

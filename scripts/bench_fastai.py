@@ -103,14 +103,35 @@ def bench_clas(args, docs, meta) -> dict:
             "preds": preds.argmax(-1).tolist()}
 
 
+def bench_generate(args, docs, meta) -> dict:
+    import pandas as pd
+    from fastai.text.all import AWD_LSTM, TextDataLoaders, awd_lstm_lm_config, language_model_learner
+
+    itos = meta["itos"]
+    df = pd.DataFrame({"text": ["a tiny corpus, only here to give the learner its tokenizer"] * 8})
+    dls = TextDataLoaders.from_df(df, text_col="text", is_lm=True, text_vocab=itos, bs=2, seq_len=8, valid_pct=0.25)
+    torch.manual_seed(0)
+    cfg = dict(awd_lstm_lm_config, emb_sz=args.emb, n_hid=args.hid, n_layers=args.layers)
+    learn = language_model_learner(dls, AWD_LSTM, config=cfg, pretrained=False)
+    with learn.no_bar(), learn.no_logging():
+        learn.predict(args.prompt, 2, temperature=0.75)  # warm-up
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(args.reps):
+            learn.predict(args.prompt, args.n_words, temperature=0.75)
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"vocab": len(learn.dls.vocab), "words_per_s": round(args.n_words * args.reps / secs, 2),
+            "words_per_cpu_s": round(args.n_words * args.reps / cpu, 2), "seconds_per_text": round(secs / args.reps, 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("bench", choices=["lm", "clas"])
+    ap.add_argument("bench", choices=["lm", "clas", "generate"])
     ap.add_argument("--data", required=True, help=".npz with ids, offsets and meta (written by bench.py)")
     ap.add_argument("--threads", type=int, default=0)
     for name, kind, default in (("emb", int, 128), ("hid", int, 512), ("layers", int, 3), ("bs", int, 64),
                                 ("seq-len", int, 72), ("steps", int, 30), ("warmup", int, 3), ("lr", float, 1e-3),
-                                ("drop-mult", float, 1.0)):
+                                ("drop-mult", float, 1.0), ("n-words", int, 40),
+                                ("reps", int, 3), ("prompt", str, "I liked this movie because")):
         ap.add_argument(f"--{name}", type=kind, default=default)
     args = ap.parse_args()
     if args.threads > 0:
@@ -118,7 +139,7 @@ def main() -> None:
     docs, meta = docs_from(args.data)
     import fastai
     res = {"fastai": fastai.__version__, "threads": torch.get_num_threads(), "load_avg": round(os.getloadavg()[0], 2),
-           **{"lm": bench_lm, "clas": bench_clas}[args.bench](args, docs, meta)}
+           **{"lm": bench_lm, "clas": bench_clas, "generate": bench_generate}[args.bench](args, docs, meta)}
     print(json.dumps(res))
 
 
