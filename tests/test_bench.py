@@ -27,9 +27,12 @@ def bench_json(capsys, tmp_path, *args: str) -> dict:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
+LM_TINY = ("lm", "--emb", "16", "--hid", "32", "--layers", "2", "--bs", "4", "--seq-len", "8", "--max-vocab", "500",
+           "--docs", "20", "--steps", "2", "--warmup", "1")
+
+
 def test_bench_lm_tiny(capsys, tmp_path):
-    r = bench_json(capsys, tmp_path, "lm", "--emb", "16", "--hid", "32", "--layers", "2", "--bs", "4",
-                   "--seq-len", "8", "--max-vocab", "500", "--docs", "20", "--steps", "2", "--warmup", "1")
+    r = bench_json(capsys, tmp_path, *LM_TINY)
     assert r["bench"] == "lm" and r["precision"] == "fp32" and r["steps"] == 2 and r["docs"] == 20
     assert r["vocab"] <= 504 and r["vocab"] % 8 == 0
     assert len(r["losses"]) == 3 and all(math.isfinite(v) for v in r["losses"])
@@ -38,6 +41,8 @@ def test_bench_lm_tiny(capsys, tmp_path):
     assert set(r["peak_GFLOP_per_s"]) == {"fp32", "bf16"}
     cfg = lm_config(emb_sz=16, n_hid=32, n_layers=2)
     assert r["MFLOP_per_token"] == round(lm_flops_per_token(cfg, r["vocab"], training=True) / 1e6, 2)
+    fused = bench_json(capsys, tmp_path, *LM_TINY, "--fused-loss")  # same draws, same updates, same losses
+    assert fused["fused_loss"] is True and fused["losses"] == pytest.approx(r["losses"], abs=1e-3)
 
 
 def test_bench_clas_tiny(capsys, tmp_path):
