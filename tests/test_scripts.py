@@ -308,3 +308,21 @@ def test_predict_cuts_texts_as_in_training(runs):
         expected = model(torch.tensor([ids]))[0].softmax(-1)
     torch.testing.assert_close(cut, expected)
     assert not torch.allclose(pr.predict(model, vocab, [text]), cut)
+
+
+def test_predict_int8_close_to_fp32(runs, capsys, monkeypatch):
+    """--precision int8 (quantized copy of the classifier) gives nearly the fp32 probabilities, same order."""
+    texts = ["Great.", "A dull, long and pointless film that I regret seeing.", "Wonderful acting, loved it!"]
+    probs = {}
+    for prec in ("fp32", "int8"):
+        code, out, err = in_process("predict", "--json", "--precision", prec, *texts, capsys=capsys,
+                                    monkeypatch=monkeypatch, cwd=runs["cwd"])
+        assert code == 0, err
+        res = [json.loads(line) for line in out.splitlines()]
+        assert [r["text"] for r in res] == texts
+        probs[prec] = np.array([list(r["probs"].values()) for r in res])
+    np.testing.assert_allclose(probs["int8"], probs["fp32"], atol=0.05)
+    assert not np.array_equal(probs["int8"], probs["fp32"])  # the int8 path really ran
+    code, _, err = in_process("predict", "--precision", "int8", "--device", "cuda", "Great.", capsys=capsys,
+                              monkeypatch=monkeypatch, cwd=runs["cwd"])
+    assert code == 1 and "error" in err
