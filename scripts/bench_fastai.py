@@ -65,7 +65,7 @@ def bench_lm(args, docs, meta) -> dict:
         learn.fit(1, args.lr)
     t, c = timer.times, timer.cpu  # t[w] = end of the last warm-up batch
     secs = t[args.warmup + args.steps] - t[args.warmup]
-    losses = timer.losses[: args.warmup + args.steps + 1]
+    losses = timer.losses[: args.warmup + args.steps]  # as many batches as bench.py lm reports
     return {"tokens_per_s": round(args.steps * args.bs * args.seq_len / secs, 2),
             "ms_per_step": round(1e3 * secs / args.steps, 1),
             "tokens_per_cpu_s": round(args.steps * args.bs * args.seq_len / (c[args.warmup + args.steps] - c[args.warmup]), 2),
