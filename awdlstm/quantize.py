@@ -7,7 +7,10 @@ int8 multiply-adds (`vpmaddubsw`) do about twice the work of fp32 FMAs per instr
 
 For inference only: in eval mode a `WeightDropout` is its LSTM with the raw weights, so each one is
 replaced by a quantized `nn.LSTM` (same forward signature); the dropouts are identities in eval mode.
-The original model is left untouched. Check the agreement with fp32 on your data (`scripts/bench.py clas`).
+The original model is left untouched. Measured on a 2-core AVX2 CPU (scripts/bench.py clas): ~2.7x the fp32
+reviews per CPU-second at 400/1152/3, but slower than fp32 for a small 64/192/2 model, whose int8 predictions
+agreed with fp32 on 99.0% of the 5,000 validation reviews (mean |p_int8 - p_fp32| 0.003; the disagreements sit
+at p ~ 0.5). Check the agreement on your own model and data before using it.
 """
 from __future__ import annotations
 
