@@ -23,16 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
+from bench_machine import machine, peak_memory_mib, peaks, rate, reset_peak_memory, run_fastai, sync
 
 import pipeline as P
 from awdlstm import LanguageModel, TextClassifier, clas_config, generate, lm_config
@@ -46,85 +44,6 @@ from data.sources import read_movie_reviews
 from tokenizers.corpus import available_cores, select_docs, tokenize_corpus
 from tokenizers.vocab import Vocab
 
-# ---------------------------------------------------------------- the machine: peak, memory, load
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def matmul_peak(dtype: str, device: torch.device, seconds: float = 0.4) -> float:
-    """GFLOP/s of square matrix products in `dtype` ('fp32', 'bf16', 'fp16', 'int8': fbgemm's dynamic int8
-    Linear) on `device`; the sizes are large enough for the library's best kernels."""
-    slow = device.type == "cpu" and dtype == "bf16" and not cpu_has_fast_bf16()
-    n = 4096 if device.type == "cuda" else (384 if slow else 1024)
-    a = torch.randn(n, n, device=device)
-    if dtype == "int8":
-        lin = quantize_int8(torch.nn.Sequential(torch.nn.Linear(n, n, bias=False)))
-        def op():
-            return lin(a)
-    else:
-        a = a.to({"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype])
-        b = a.clone()
-        def op():
-            return a @ b
-    with torch.inference_mode():
-        op()
-        sync(device)
-        reps, t0 = 0, time.perf_counter()
-        while reps < 2 or time.perf_counter() - t0 < seconds:
-            op()
-            reps += 1
-            if device.type == "cuda" and reps % 10 == 0:
-                sync(device)
-        sync(device)
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
-
-
-def peaks(device: torch.device, extra: tuple[str, ...] = ()) -> dict[str, float]:
-    """The matmul peaks this run compares against (fp32 and bf16 always)."""
-    names = ["fp32", "bf16", *(e for e in extra if e not in ("fp32", "bf16"))]
-    out = {k: round(matmul_peak(k, device), 1) for k in names}
-    print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v:,.1f}" for k, v in out.items())
-          + ("" if device.type != "cpu" else f"  (native bf16: {cpu_has_fast_bf16()})"))
-    return out
-
-
-def reset_peak_memory(device: torch.device) -> None:
-    """Start a new peak: Linux's VmHWM (clear_refs 5) on CPU, torch's allocator peak on CUDA."""
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def peak_memory_mib(device: torch.device) -> float:
-    """Peak memory since `reset_peak_memory`: resident set size (CPU) or allocated GPU memory, in MiB."""
-    if device.type == "cuda":
-        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    try:
-        with open("/proc/self/status") as f:
-            return round(next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024, 1)
-    except (OSError, StopIteration):
-        import resource
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def machine(device: torch.device) -> dict:
-    info = {"device": str(device), "threads": torch.get_num_threads(), "load_avg": round(os.getloadavg()[0], 2),
-            "torch": torch.__version__}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    else:
-        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
-    print(" ".join(f"{k} {v}" for k, v in info.items()))
-    return info
-
 
 def imdb_corpus(max_vocab: int, min_freq: int = 3, cache_dir: str | None = None, csv: str | None = None):
     """The 25,000 embedded IMDb reviews tokenized (cached), the vocab built on all of them, their ids."""
@@ -133,31 +52,6 @@ def imdb_corpus(max_vocab: int, min_freq: int = 3, cache_dir: str | None = None,
     vocab = Vocab.from_counts(corpus.counts(), min_freq=min_freq, max_vocab=max_vocab)
     ids, offsets = corpus.numericalize(vocab)
     return texts, vocab, ids, offsets
-
-
-def run_fastai(python: str, bench: str, docs: tuple[np.ndarray, np.ndarray], n_vocab: int, flags: list[str],
-               itos: list[str] | None = None) -> dict:
-    """fastai's side of a benchmark (scripts/bench_fastai.py) on the same token ids, in the interpreter `python`
-    (a virtualenv with fastai 2.8), with the same number of torch threads."""
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "ids.npz"
-        np.savez(data, ids=docs[0], offsets=docs[1], meta=json.dumps({"vocab": n_vocab, "itos": itos}))
-        cmd = [python, str(Path(__file__).with_name("bench_fastai.py")), bench, "--data", str(data),
-               "--threads", str(torch.get_num_threads()), *flags]
-        try:
-            run = subprocess.run(cmd, capture_output=True, text=True)
-        except OSError as e:
-            raise FileNotFoundError(f"--fastai {python}: cannot run it ({e})") from None
-    if run.returncode != 0:
-        tail = (run.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ValueError(f"the fastai run failed ({' '.join(cmd[:3])} ...): {tail}")
-    return json.loads(run.stdout.splitlines()[-1])
-
-
-def _rate(work: float, secs: float, flops: float, peak: float) -> dict:
-    gflops = flops / secs / 1e9
-    return {"seconds": round(secs, 3), "per_s": round(work / secs, 2), "GFLOP_per_s": round(gflops, 1),
-            "pct_of_peak": round(100 * gflops / peak, 1) if peak else None}
 
 
 # ---------------------------------------------------------------- lm: training throughput
@@ -222,15 +116,15 @@ def bench_lm(args: argparse.Namespace) -> dict:
     pk = peaks(device)
     flops = lm_flops_per_token(cfg, len(vocab), training=True)
     pname = learn.precision.name
-    rate = _rate(args.steps * n_tok, secs, args.steps * n_tok * flops, pk.get(pname, pk["fp32"]))
+    rt = rate(args.steps * n_tok, secs, args.steps * n_tok * flops, pk.get(pname, pk["fp32"]))
     tail = losses[-min(10, len(losses)):]
     res = {"bench": "lm", **info, "precision": pname, "fused_loss": args.fused_loss, "vocab": len(vocab), "docs": len(docs[1]) - 1,
            "batches_per_epoch": len(dl), "config": {k: getattr(args, k) for k in
                                                     ("emb", "hid", "layers", "bs", "seq_len", "lr", "drop_mult")},
-           "warmup": args.warmup, "steps": args.steps, "tokens_per_s": rate["per_s"],
+           "warmup": args.warmup, "steps": args.steps, "tokens_per_s": rt["per_s"],
            "ms_per_step": round(1e3 * secs / args.steps, 1),
            "tokens_per_cpu_s": round(args.steps * n_tok / cpu, 2), "MFLOP_per_token": round(flops / 1e6, 2),
-           "GFLOP_per_s": rate["GFLOP_per_s"], "pct_of_peak": rate["pct_of_peak"], "peak_GFLOP_per_s": pk,
+           "GFLOP_per_s": rt["GFLOP_per_s"], "pct_of_peak": rt["pct_of_peak"], "peak_GFLOP_per_s": pk,
            "peak_memory_MiB": mem, "tokens_seen": (args.warmup + args.steps) * n_tok,
            "train_loss_last10": round(float(np.mean(tail)), 4),
            "train_ppl_last10": round(float(np.exp(np.mean(tail))), 2), "losses": [round(v, 4) for v in losses]}
@@ -242,8 +136,8 @@ def bench_lm(args: argparse.Namespace) -> dict:
         print(f"fastai {fa['fastai']}: {fa['tokens_per_s']:,.0f} tokens/s ({fa['ms_per_step']:.0f} ms/step), train "
               f"perplexity (last 10 steps) {fa['train_ppl_last10']:,.1f}; ours/fastai {res['speedup_vs_fastai']}x")
     print(f"lm {args.emb}/{args.hid}/{args.layers} vocab {len(vocab):,} bs {args.bs} sl {args.seq_len} {pname}: "
-          f"{res['tokens_per_s']:,.0f} tokens/s ({res['ms_per_step']:.0f} ms/step), {rate['GFLOP_per_s']:.1f} "
-          f"GFLOP/s = {rate['pct_of_peak']}% of the {pname} peak, peak RSS {mem:,.0f} MiB; train perplexity "
+          f"{res['tokens_per_s']:,.0f} tokens/s ({res['ms_per_step']:.0f} ms/step), {rt['GFLOP_per_s']:.1f} "
+          f"GFLOP/s = {rt['pct_of_peak']}% of the {pname} peak, peak RSS {mem:,.0f} MiB; train perplexity "
           f"(last 10 steps) {res['train_ppl_last10']:,.1f} after {res['tokens_seen']:,} tokens")
     return res
 
@@ -302,10 +196,10 @@ def bench_clas(args: argparse.Namespace) -> dict:
         reset_peak_memory(device)
         preds, secs, cpu = _classify(model, dl, device, prec)
         ref = preds if ref is None else ref
-        rate = _rate(len(valid), secs, n_tok * enc_flops, pk.get(prec, pk["fp32"]))
-        r = {"reviews_per_s": rate["per_s"], "tokens_per_s": round(n_tok / secs),
-             "reviews_per_cpu_s": round(len(valid) / cpu, 2), "GFLOP_per_s": rate["GFLOP_per_s"],
-             "pct_of_peak": rate["pct_of_peak"], "seconds": rate["seconds"], "peak_memory_MiB": peak_memory_mib(device),
+        rt = rate(len(valid), secs, n_tok * enc_flops, pk.get(prec, pk["fp32"]))
+        r = {"reviews_per_s": rt["per_s"], "tokens_per_s": round(n_tok / secs),
+             "reviews_per_cpu_s": round(len(valid) / cpu, 2), "GFLOP_per_s": rt["GFLOP_per_s"],
+             "pct_of_peak": rt["pct_of_peak"], "seconds": rt["seconds"], "peak_memory_MiB": peak_memory_mib(device),
              "accuracy": round(float((preds == y).float().mean()), 4),
              "agreement_with_first": round(float((preds == ref).float().mean()), 4)}
         res["inference"][prec] = r
@@ -349,9 +243,9 @@ def _train_clas(args, model, texts, labels, ids, offsets, enc_flops, pk, device)
         learn.train_batch(x, yb)
     sync(device)
     secs = time.perf_counter() - t0
-    rate = _rate(n_docs, secs, enc_flops * (n_fwd + 2 * n_bwd), pk["fp32"])
-    r = {"precision": "fp32", "steps": len(dl) - 1, "reviews_per_s": rate["per_s"], "GFLOP_per_s": rate["GFLOP_per_s"],
-         "pct_of_peak": rate["pct_of_peak"], "seconds": rate["seconds"], "peak_memory_MiB": peak_memory_mib(device)}
+    rt = rate(n_docs, secs, enc_flops * (n_fwd + 2 * n_bwd), pk["fp32"])
+    r = {"precision": "fp32", "steps": len(dl) - 1, "reviews_per_s": rt["per_s"], "GFLOP_per_s": rt["GFLOP_per_s"],
+         "pct_of_peak": rt["pct_of_peak"], "seconds": rt["seconds"], "peak_memory_MiB": peak_memory_mib(device)}
     print(f"  training  fp32 : {r['reviews_per_s']:7.2f} reviews/s  {r['GFLOP_per_s']:6.1f} GFLOP/s "
           f"({r['pct_of_peak']}% of fp32 peak), {r['steps']} steps of {args.bs}, peak RSS {r['peak_memory_MiB']:,.0f} MiB")
     return r
@@ -387,11 +281,11 @@ def bench_generate(args: argparse.Namespace) -> dict:
             generate(m, itos, args.prompt, args.n_words, temperature=0.75, seed=rep)
         sync(device)
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-        rate = _rate(args.n_words * args.reps, secs, flops * args.reps, pk.get(prec, pk["fp32"]))
+        rt = rate(args.n_words * args.reps, secs, flops * args.reps, pk.get(prec, pk["fp32"]))
         greedy = generate(m, itos, args.prompt, args.n_words, temperature=0)
         greedy_ref = greedy if greedy_ref is None else greedy_ref
-        r = {"words_per_s": rate["per_s"], "words_per_cpu_s": round(args.n_words * args.reps / cpu, 2),
-             "GFLOP_per_s": rate["GFLOP_per_s"], "pct_of_peak": rate["pct_of_peak"],
+        r = {"words_per_s": rt["per_s"], "words_per_cpu_s": round(args.n_words * args.reps / cpu, 2),
+             "GFLOP_per_s": rt["GFLOP_per_s"], "pct_of_peak": rt["pct_of_peak"],
              "seconds_per_text": round(secs / args.reps, 3), "peak_memory_MiB": peak_memory_mib(device),
              "greedy_same_as_first": greedy == greedy_ref}
         res["generate"][prec] = r
