@@ -4,8 +4,10 @@ on its last line. Benchmarks, not tests: the figures depend on the machine and o
 
     python scripts/bench.py tokenize [--json] [--limit N]
     python scripts/bench.py lm --emb 128 --hid 512 --layers 3 --bs 64 --seq-len 72 --max-vocab 60000 --docs 4000 --steps 30
+    python scripts/bench.py lm ... --fused-loss                 # decoder + loss fused (awdlstm/fused_loss.py)
     python scripts/bench.py clas [--docs 500] [--precisions fp32,int8] [--model runs/clas-...]
     python scripts/bench.py generate [--n-words 40] [--precisions fp32,int8]
+    ... --threads 1 --fastai FASTAI_VENV/bin/python             # fastai's side in the same run (bench_fastai.py)
 
 tokenize: the embedded corpus (25,000 IMDb reviews + 8,530 Rotten Tomatoes sentences) through the whole
 word pipeline (fastai's rules, the spaCy-equivalent word tokenizer, replace_space), with one process and
@@ -16,7 +18,8 @@ clas: the classifier (AWD-LSTM 400/1152/3, random weights unless --model) on the
 inference reviews/s in each precision, with the agreement of its predictions with fp32's, and training reviews/s.
 generate: words/s of `generate` (prompt read once, then one token per word, the hidden state kept).
 Every command also measures the machine's matrix-product peak (fp32, bf16; int8 when asked) in the same run,
-the achieved GFLOP/s of the model's matrix products (awdlstm/flops.py) and the peak memory of the timed part.
+the achieved GFLOP/s of the model's matrix products (awdlstm/flops.py), the peak memory of the timed part and
+the rate per CPU-second besides the wall-clock one (steadier on a shared machine); see bench_machine.py.
 """
 
 from __future__ import annotations
