@@ -7,7 +7,9 @@ each sampled word is fed alone, the hidden state carrying the context (same dist
 """
 from __future__ import annotations
 
+import contextlib
 import re
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -93,6 +95,19 @@ def _itos_stoi(vocab) -> tuple[list[str], Callable[[str], int]]:
     return itos, lambda t: stoi.get(t, unk)
 
 
+@contextlib.contextmanager
+def _one_token_lstm(device: torch.device):
+    """On a CPU, torch's own LSTM kernel instead of oneDNN's for the one-token steps: oneDNN re-lays out all
+    the LSTM weights at every call, which costs more than the step itself (about 2x slower per word)."""
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        yield
+        return
+    with warnings.catch_warnings():  # setting the flags warns about TF32 on Intel GPUs, irrelevant here
+        warnings.simplefilter("ignore")
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
+
+
 def _filter(probs: torch.Tensor, top_k: int | None, top_p: float | None, min_p: float | None) -> torch.Tensor:
     """Zero the probabilities that top-k, nucleus (top-p) and min-p sampling leave out. probs (vocab,)."""
     if min_p is not None and bool((probs >= min_p).any()):
@@ -138,8 +153,9 @@ def generate_tokens(model: LanguageModel, vocab, prompt_tokens: Sequence[str], n
     try:
         x = torch.tensor([[stoi(t) for t in prompt_tokens]], dtype=torch.long, device=device)  # (1, n)
         new: list[str] = []
-        for _ in range(n_words):
-            logits = model(x)[0][0, -1].float().cpu()  # (vocab,), the prediction after the last token
+        for i in range(n_words):
+            with _one_token_lstm(device) if i > 0 else contextlib.nullcontext():
+                logits = model(x)[0][0, -1].float().cpu()  # (vocab,), the prediction after the last token
             if logits.numel() != len(itos):
                 raise ValueError(f"the model predicts {logits.numel()} tokens but the vocab has {len(itos)}")
             probs = logits.softmax(-1)

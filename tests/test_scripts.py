@@ -334,3 +334,21 @@ def test_pretrain_lm_keeps_wikitexts_split_and_feeds_finetune_lm(tmp_path, capsy
                                 capsys=capsys, monkeypatch=monkeypatch, cwd=tmp_path)
     assert code == 0, err
     assert f"model: {tmp_path / 'pre' / 'lm.pt'}" in out and (tmp_path / "ft" / "lm.pt").is_file()
+
+
+def test_predict_int8_close_to_fp32(runs, capsys, monkeypatch):
+    """--precision int8 (quantized copy of the classifier) gives nearly the fp32 probabilities, same order."""
+    texts = ["Great.", "A dull, long and pointless film that I regret seeing.", "Wonderful acting, loved it!"]
+    probs = {}
+    for prec in ("fp32", "int8"):
+        code, out, err = in_process("predict", "--json", "--precision", prec, *texts, capsys=capsys,
+                                    monkeypatch=monkeypatch, cwd=runs["cwd"])
+        assert code == 0, err
+        res = [json.loads(line) for line in out.splitlines()]
+        assert [r["text"] for r in res] == texts
+        probs[prec] = np.array([list(r["probs"].values()) for r in res])
+    np.testing.assert_allclose(probs["int8"], probs["fp32"], atol=0.05)
+    assert not np.array_equal(probs["int8"], probs["fp32"])  # the int8 path really ran
+    code, _, err = in_process("predict", "--precision", "int8", "--device", "cuda", "Great.", capsys=capsys,
+                              monkeypatch=monkeypatch, cwd=runs["cwd"])
+    assert code == 1 and "error" in err
