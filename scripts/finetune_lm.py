@@ -32,22 +32,28 @@ from data.download import ChecksumError, DownloadError, UnsafeArchiveError, down
 from tokenizers.corpus import select_docs
 from tokenizers.vocab import Vocab
 
+PRETRAINED_HELP = ("none (random weights), wt103 (fastai's WikiText-103 model, downloaded), or PATH: a folder with "
+                   "lstm_fwd.pth + itos_wt103.pkl, a .pth file beside its .pkl, or our lm.pt / LM run folder")
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = P.OneLineParser(description=__doc__, prog="finetune_lm.py")
-    P.add_common_flags(ap, P.LM_PRESETS)
-    ap.add_argument("--pretrained", default="none",
-                    help="none (random weights), wt103 (fastai's WikiText-103 model, downloaded), or PATH: a folder "
-                         "with lstm_fwd.pth + itos_wt103.pkl, a .pth file beside its .pkl, or our lm.pt / LM run folder")
+
+def lm_parser(prog: str, doc: str, presets: dict, prompt: str, source: str | None = None) -> P.OneLineParser:
+    """The flags of a language-model script (this one, pretrain_lm.py): model start, generation, data, recipe."""
+    ap = P.OneLineParser(description=doc, prog=prog)
+    P.add_common_flags(ap, presets)
+    ap.add_argument("--pretrained", default="none", help=PRETRAINED_HELP)
     ap.add_argument("--backwards", action="store_true", help="train a backward language model (texts reversed)")
-    ap.add_argument("--prompt", default="I liked this movie because", help="prompt of the generated samples")
+    ap.add_argument("--prompt", default=prompt, help="prompt of the generated samples")
     ap.add_argument("--n-words", type=int, default=40, help="words to generate per sample")
     ap.add_argument("--n-samples", type=int, default=2, help="samples to generate (0: none)")
     ap.add_argument("--temperature", type=float, default=0.75, help="sampling temperature")
     R.add_resume_flag(ap)
-    P.add_source_flags(ap)
-    P.add_recipe_flags(ap, P.LMRecipe, P.LM_PRESETS)
-    return ap.parse_args(argv)
+    P.add_source_flags(ap, **({"default": source} if source else {}))
+    P.add_recipe_flags(ap, P.LMRecipe, presets)
+    return ap
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return lm_parser("finetune_lm.py", __doc__, P.LM_PRESETS, "I liked this movie because").parse_args(argv)
 
 
 def find_pretrained(spec: str, backwards: bool, progress: bool = True) -> tuple[Path, Path | None]:

@@ -20,7 +20,6 @@ import argparse
 
 import finetune_lm as FT
 import pipeline as P
-import resume as R
 from data import Texts
 from data.download import download_wikitext103
 from data.sources import read_wikitext
@@ -35,20 +34,10 @@ PRETRAIN_PRESETS = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = P.OneLineParser(description=__doc__, prog="pretrain_lm.py")
-    P.add_common_flags(ap, PRETRAIN_PRESETS)
+    ap = FT.lm_parser("pretrain_lm.py", __doc__, PRETRAIN_PRESETS, "The history of",
+                      source="WikiText-103, see --wikitext")
     ap.add_argument("--wikitext", default=None, metavar="PATH",
                     help="a wikitext-103 folder (train.csv, test.csv); the default source, downloaded when not given")
-    ap.add_argument("--pretrained", default="none",
-                    help="none (random weights: pretraining proper), or PATH to continue from (see finetune_lm.py)")
-    ap.add_argument("--backwards", action="store_true", help="train a backward language model (texts reversed)")
-    ap.add_argument("--prompt", default="The history of", help="prompt of the generated samples")
-    ap.add_argument("--n-words", type=int, default=40, help="words to generate per sample")
-    ap.add_argument("--n-samples", type=int, default=2, help="samples to generate (0: none)")
-    ap.add_argument("--temperature", type=float, default=0.75, help="sampling temperature")
-    R.add_resume_flag(ap)
-    P.add_source_flags(ap, default="WikiText-103, see --wikitext")
-    P.add_recipe_flags(ap, P.LMRecipe, PRETRAIN_PRESETS)
     return ap.parse_args(argv)
 
 
