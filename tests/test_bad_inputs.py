@@ -1,17 +1,15 @@
 """Every bad input of issue #8 against the real scripts (in-process, through their error guard): exit status 1
 and ONE line on stderr, `<script>.py: error: ...`, naming the file or flag at fault; never a traceback."""
 import hashlib
-import io
 import json
 import pickle
 import shutil
-import tarfile
 
 import numpy as np
 import pytest
 import torch
 from run_scripts import SAMPLE, TINY, main
-from test_download import Server
+from test_download import make_tgz
 from tiny_models import TinyLM, lm_batches
 
 from awdlstm import load_encoder, load_model
@@ -267,30 +265,12 @@ def test_resume_with_a_broken_or_foreign_checkpoint(runs, tmp_path, capsys):
 
 # ---------------------------------------------------------------- downloads (served from localhost)
 
-def tgz(files: dict) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-@pytest.fixture
-def server():
-    s = Server()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
-
-
 def test_pretrained_download_failures(runs, tmp_path, capsys, monkeypatch, server):
     """--pretrained wt103: a checksum mismatch, a connection cut half-way, an archive escaping its folder."""
     monkeypatch.setenv("AWDLSTM_CACHE", str(tmp_path / "cache"))
     args = [*TINY, "--csv", str(SAMPLE), "--pretrained", "wt103", "--run-dir", str(tmp_path / "out")]
     noise = np.random.default_rng(0).bytes(20_000)  # incompressible: the archive is > 1,000 bytes
-    data = tgz({"wt103-fwd/lstm_fwd.pth": noise, "wt103-fwd/itos_wt103.pkl": b"i"})
+    data = make_tgz({"wt103-fwd/lstm_fwd.pth": noise, "wt103-fwd/itos_wt103.pkl": b"i"})
     server.files["/wt103-fwd.tgz"] = data
     url = f"{server.url}/wt103-fwd.tgz"
 
@@ -307,7 +287,7 @@ def test_pretrained_download_failures(runs, tmp_path, capsys, monkeypatch, serve
                                                         "connection closed after 1,000 of"])
     assert (tmp_path / "cache" / "archives" / "wt103-fwd.tgz.part").stat().st_size == 1000  # kept for resuming
 
-    evil = tgz({"../evil.txt": b"x"})
+    evil = make_tgz({"../evil.txt": b"x"})
     server.files["/evil.tgz"] = evil
     monkeypatch.setattr(download, "WT103_FWD", download.Archive("evil.tgz", (f"{server.url}/evil.tgz",), "wt103-fwd"))
     fails("finetune_lm", *args, capsys=capsys, needles=["--pretrained wt103: ", "archive member '../evil.txt'"])

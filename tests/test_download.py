@@ -1,9 +1,7 @@
 """download -> verify -> extract -> read, against small archives served from a localhost HTTP server."""
 import hashlib
-import http.server
 import io
 import tarfile
-import threading
 
 import pytest
 
@@ -21,56 +19,6 @@ from data.download import (
     untar_data,
 )
 from data.sources import read_imdb, read_imdb_lm, read_wikitext
-
-
-class Server:
-    """Serves `files` {path: bytes} on 127.0.0.1 with HTTP Range support; `cut` {path: n} sends the full
-    Content-Length but closes the connection after n bytes (once per entry); `log` records (path, Range)."""
-
-    def __init__(self):
-        self.files, self.cut, self.log, self.no_range, self.range_shift = {}, {}, [], False, 0
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                owner.log.append((self.path, self.headers.get("Range")))
-                data = owner.files.get(self.path)
-                if data is None:
-                    self.send_error(404)
-                    return
-                start, rng = 0, self.headers.get("Range")
-                if rng and not owner.no_range:
-                    start = int(rng.removeprefix("bytes=").split("-")[0])
-                    if start >= len(data):
-                        self.send_error(416)
-                        return
-                    self.send_response(206)
-                    sent = start + owner.range_shift
-                    self.send_header("Content-Range", f"bytes {sent}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                n = owner.cut.pop(self.path, None)
-                self.wfile.write(body if n is None else body[:n])
-                if n is not None:
-                    self.close_connection = True
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-
-@pytest.fixture
-def server():
-    s = Server()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
 
 
 def make_tgz(files: dict, links: dict | None = None) -> bytes:
