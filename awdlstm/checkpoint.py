@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from tokenizers.atomic import atomic_write
+from tokenizers.atomic import atomic_write, read_json
 from tokenizers.vocab import as_itos
 
 from .classifier import TextClassifier
@@ -72,10 +72,7 @@ def read_meta(path: str | Path, required: bool = True) -> dict | None:
         if required:
             raise FileNotFoundError(f"{mpath}: the config/vocab file that goes with {path} is missing")
         return None
-    try:
-        meta = json.loads(mpath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{mpath}: truncated or corrupted JSON ({e})") from None
+    meta = read_json(mpath)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{mpath}: not an awdlstm checkpoint file")
     if meta.get("version") != VERSION:

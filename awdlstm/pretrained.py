@@ -14,7 +14,6 @@ through an unpickler that accepts only lists and strings.
 from __future__ import annotations
 
 import io
-import json
 import pickle
 import re
 from dataclasses import replace
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+
+from tokenizers.atomic import read_json
 
 from .checkpoint import (
     load_by_name,
@@ -67,7 +68,7 @@ def _read_itos(path: str | Path) -> list[str]:
     """itos from a .pkl (fastai) or a .json file (a list, or our checkpoint metadata with a "vocab" entry)."""
     path = Path(path)
     if path.suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
         itos = data.get("vocab") if isinstance(data, dict) else data
         if not isinstance(itos, list) or not all(isinstance(t, str) for t in itos):
             raise ValueError(f"{path}: no vocab list of strings in this JSON file")

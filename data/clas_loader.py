@@ -12,14 +12,13 @@ permutation and `restore_order(preds, loader.order)` puts them back in the input
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
 
-from tokenizers.atomic import write_json
+from tokenizers.atomic import read_json, write_json
 
 from .lm_loader import Docs, check_shard, flatten_docs
 
@@ -105,11 +104,7 @@ class LabelVocab:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> LabelVocab:
-        try:
-            with open(path, encoding="utf-8") as f:
-                obj = json.load(f)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path}: truncated or corrupted JSON ({e})") from None
+        obj = read_json(path)
         if not isinstance(obj, dict) or not isinstance(obj.get("labels"), list):
             raise ValueError(f"{path}: not a label vocabulary (expected {{\"labels\": [...]}})")
         return cls(obj["labels"])

@@ -26,7 +26,7 @@ import torch
 from awdlstm.train import NonFiniteLoss
 from data import Texts, imdb_embedded, read_csv, read_folder, read_imdb, read_imdb_lm
 from data.download import ChecksumError, DownloadError, UnsafeArchiveError, get_cache_dir
-from tokenizers.atomic import write_json
+from tokenizers.atomic import read_json, write_json
 from tokenizers.corpus import TokenizedCorpus, tokenize_corpus
 
 RUNS = Path("runs")
@@ -225,10 +225,7 @@ def run_file(run_dir: str | Path, name: str) -> Path:
 def read_config(run_dir: str | Path) -> dict:
     """A run folder's config.json; a missing, truncated or hand-broken one is an error naming it."""
     path = run_file(run_dir, "config.json")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: truncated or corrupted JSON ({e})") from None
+    config = read_json(path)
     if not isinstance(config, dict):
         raise ValueError(f"{path}: not a run's config (expected a JSON object)")
     return config

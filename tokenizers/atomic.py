@@ -1,4 +1,4 @@
-"""Atomic file writes: nothing the user made is ever left half-written.
+"""Atomic file writes: nothing the user made is ever left half-written; and the matching JSON reader.
 
 Every file the project writes (vocab, tokenized-corpus cache, checkpoints, run history) goes through
 :func:`atomic_write`: the data goes to a temporary file in the same folder, is flushed to disk, and only then
@@ -42,3 +42,11 @@ def write_json(path: str | os.PathLike, obj: object) -> None:
     """Write ``obj`` as UTF-8 JSON, atomically."""
     with atomic_write(path, "w") as f:
         json.dump(obj, f, ensure_ascii=False, indent=None)
+
+
+def read_json(path: str | os.PathLike) -> object:
+    """Read a JSON file (UTF-8); a truncated or corrupted one is a ``ValueError`` naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: truncated or corrupted JSON ({e})") from None

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 
 import regex
 
-from .atomic import write_json
+from .atomic import read_json, write_json
 from .rules import SPECIAL_TOKENS
 
 FORMAT = "awdlstm-char/1"
@@ -89,8 +89,7 @@ class CharTokenizer:
     @classmethod
     def load(cls, path: str | os.PathLike) -> CharTokenizer:
         """Read a tokenizer written by ``save`` (plain JSON)."""
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
+        d = read_json(path)
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"{path}: not a char tokenizer file (expected format {FORMAT!r})")
         try:

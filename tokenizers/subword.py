@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 import regex
 from tqdm.auto import tqdm
 
-from .atomic import write_json
+from .atomic import read_json, write_json
 from .rules import SPECIAL_TOKENS
 from .unigram import train_unigram
 
@@ -303,8 +303,7 @@ class SubwordTokenizer:
     @classmethod
     def load(cls, path: str | os.PathLike) -> SubwordTokenizer:
         """Read a tokenizer written by ``save`` (plain JSON; nothing is executed)."""
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
+        d = read_json(path)
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"{path}: not a subword tokenizer file (expected format {FORMAT!r})")
         try:
