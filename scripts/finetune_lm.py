@@ -110,13 +110,9 @@ def run_lm(args: argparse.Namespace, stage: str, folder: str, presets: dict,
     args, saved = R.resume_args(args, stage)  # --resume: the run's own flags
     device = D.setup(P.resolve_device(args.device, args.threads))  # this rank's device under torchrun
     preset, r = P.recipe_from_args(args, presets, device)
-    run_dir = Path(D.broadcast_str(str(P.new_run_dir(args.run_dir, folder)) if D.is_main() else None))
-    resume_from = R.resume_checkpoint(run_dir, "lm.pt") if saved else None
     config = {"stage": stage, "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
               "backwards": args.backwards, "device": str(device), "torch": torch.__version__, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    config = R.resumed_config(config, saved)
-    if D.is_main():
-        P.save_config(run_dir, config)
+    run_dir, resume_from, config = R.start_run(args, saved, folder, "lm.pt", config)
     with P.logged(run_dir) if D.is_main() else D.silenced():  # only rank 0 prints and writes
         print(f"run folder: {run_dir}  (preset {preset}, device {device})")
         set_seed(args.seed)

@@ -12,8 +12,9 @@ import argparse
 import time
 from pathlib import Path
 
+import pipeline as P
+from awdlstm import distributed as D
 from awdlstm.train import FitInterrupted
-from pipeline import read_config
 
 
 def add_resume_flag(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def resume_args(args: argparse.Namespace, stage: str) -> tuple[argparse.Namespac
     """
     if args.resume is None:
         return args, None
-    saved, path = read_config(args.resume), Path(args.resume) / "config.json"
+    saved, path = P.read_config(args.resume), Path(args.resume) / "config.json"
     if saved.get("stage") != stage or not isinstance(saved.get("args"), dict):
         raise ValueError(f"--resume {args.resume}: {path} is not the config of a {stage} run")
     own = {k: getattr(args, k) for k in ("threads", "quiet", "device")}
@@ -64,6 +65,20 @@ def resume_checkpoint(run_dir: Path, final: str) -> Path | None:
         raise ValueError(f"--resume {run_dir}: the run is complete ({final} is saved); nothing to resume")
     print(f"{run_dir} has no last.pt (no epoch was completed): starting the run again")
     return None
+
+
+def start_run(args: argparse.Namespace, saved: dict | None, folder: str, final: str,
+              config: dict) -> tuple[Path, Path | None, dict]:
+    """Open a training run: its folder (`--run-dir`, the resumed run's, or a new `runs/<folder>-...`; rank 0
+    picks it and the other ranks learn its name), the checkpoint to resume from (None: from the start) and
+    its config.json, written by rank 0. `final` is the file a finished run has saved (a finished run is no
+    resume). Returns (run folder, checkpoint or None, config as written)."""
+    run_dir = Path(D.broadcast_str(str(P.new_run_dir(args.run_dir, folder)) if D.is_main() else None))
+    resume_from = resume_checkpoint(run_dir, final) if saved else None
+    config = resumed_config(config, saved)
+    if D.is_main():
+        P.save_config(run_dir, config)
+    return run_dir, resume_from, config
 
 
 def run_fits(learn, fits: list[tuple[int, int, float | slice]], resume: Path | None = None) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,14 +64,10 @@ def main(argv=None) -> None:
     vocab = Vocab.load(P.run_file(lm_run, "vocab.json"))
     enc_cfg = AWDLSTMConfig.from_dict(read_meta(enc_path)["config"])
     backwards = bool(P.read_config(lm_run).get("backwards"))
-    run_dir = Path(D.broadcast_str(str(P.new_run_dir(args.run_dir, "clas")) if D.is_main() else None))
-    resume_from = R.resume_checkpoint(run_dir, "classifier.pt") if saved else None
     config = {"stage": "train_classifier", "preset": preset, "recipe": dataclasses.asdict(r), "args": vars(args),
               "encoder": str(enc_path), "backwards": backwards, "device": str(device), "torch": torch.__version__,
               "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    config = R.resumed_config(config, saved)
-    if D.is_main():
-        P.save_config(run_dir, config)
+    run_dir, resume_from, config = R.start_run(args, saved, "clas", "classifier.pt", config)
     with P.logged(run_dir) if D.is_main() else D.silenced():  # only rank 0 prints and writes
         print(f"run folder: {run_dir}  (preset {preset}, device {device}, encoder {enc_path})")
         set_seed(args.seed)
