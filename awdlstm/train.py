@@ -3,7 +3,8 @@
 One readable loop serves the language model and the classifier. Per batch:
 
     logits, raw_out, out = model(x)                    # (bs, sl, vocab) or (bs, n_class); (bs, sl, emb) twice
-    loss = cross_entropy(logits, y)                    # flattened for the LM, in fp32
+    loss = cross_entropy(logits, y)                    # flattened for the LM, in fp32 (fused with the
+                                                       # LM's decoder in fp32: fused_loss.py)
     loss + alpha * AR(out) + beta * TAR(raw_out)       # activation regularisation, training only
     backward, optional gradient clipping, Adam step with the 1cycle lr and momentum of this batch
 
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 
 from awdlstm import distributed
 from awdlstm.checkpoint import load_by_name
+from awdlstm.model import LanguageModel
 from awdlstm.optim import Adam, norm_bias_params
 from awdlstm.precision import resolve_precision
 from awdlstm.report import EpochTable, format_time, plot_history, write_history
@@ -59,6 +61,7 @@ class TrainConfig:
     wd_bn_bias: bool = False  # decay biases and norm layers too?
     train_bn: bool = True  # norm layers train even in frozen groups
     precision: str = "auto"  # 'auto' | 'fp32' | 'bf16' | 'fp16'
+    fused_loss: bool = True  # LanguageModel in fp32: decoder + loss in one pass, no logits stored (fused_loss.py)
     max_bad_steps: int = 10  # stop after this many consecutive non-finite losses
     seed: int | None = None
     deterministic: bool = False  # deterministic CUDA kernels
@@ -140,6 +143,7 @@ class Learner:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.precision = resolve_precision(self.cfg.precision, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision.use_scaler else None
+        self.fused_loss = self.cfg.fused_loss and isinstance(model, LanguageModel) and self.precision.name == "fp32"
         groups = model.param_groups()
         self.opt = Adam(groups, lr=1e-3, sqr_mom=self.cfg.sqr_mom, eps=self.cfg.eps, wd=self.cfg.wd,
                         no_wd=[] if self.cfg.wd_bn_bias else norm_bias_params(model),
@@ -185,9 +189,12 @@ class Learner:
     def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """Forward, loss (+AR/TAR), backward, clip, step with the current hypers. Returns the plain loss."""
         x, y = self._to_device(x, y)
-        with self.precision.autocast():
-            logits, raw_out, out = self.train_model(x)
-        loss = flat_cross_entropy(logits, y)
+        if self.fused_loss:  # the model computes its loss with the decoder (LanguageModel.forward)
+            loss, raw_out, out = self.train_model(x, y)
+        else:
+            with self.precision.autocast():
+                logits, raw_out, out = self.train_model(x)
+            loss = flat_cross_entropy(logits, y)
         n_ranks = distributed.world_size()
         loss_value = (distributed.all_reduce_sum(loss.detach()) / n_ranks).item()  # the whole batch's loss
         if not math.isfinite(loss_value):

