@@ -40,9 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
-                    help="int8: CPU only, LSTMs and Linear layers in 8-bit integers (awdlstm/quantize.py): ~2.7x the "
-                         "fp32 speed at 400/1152/3, slower for small models; check its agreement with fp32 on your "
-                         "data first (scripts/bench.py clas --model RUN)")
+                    help="int8: CPU only, the LSTMs in 8-bit integers (awdlstm/quantize.py): about 2x the fp32 speed "
+                         "at 400/1152/3, slower for small models; check its agreement with fp32 on your data first "
+                         "(scripts/bench.py clas --model RUN)")
     return ap.parse_args(argv)
 
 

@@ -95,3 +95,46 @@ def test_vocab_object_and_errors(lm):
         generate_tokens(lm, ITOS[:5], ["xxbos"], 2)
     with pytest.raises(ValueError, match="top_p"):
         generate_tokens(lm, ITOS, ["xxbos"], 2, top_p=1.5)
+
+
+@pytest.mark.parametrize("vocab_sz", [20, 21])  # even: the products split in two halves; odd: one block
+def test_one_token_step_equals_the_model(vocab_sz):
+    from awdlstm.generate import OneTokenStep
+
+    torch.manual_seed(1)
+    model = LanguageModel(vocab_sz, lm_config(emb_sz=8, n_hid=13, n_layers=3)).eval()
+    assert OneTokenStep.supports(model)
+    step = OneTokenStep(model)
+    ids = [2, 9, 10, 11, 12, 14, 16, 3]
+    with torch.no_grad():
+        model.reset()
+        model(torch.tensor([ids[:2]]))
+        state = [(h.reshape(-1), c.reshape(-1)) for h, c in model.encoder.hidden]
+        for t in ids[2:]:
+            want = model(torch.tensor([[t]]))[0][0, -1]
+            got = step(t, state)
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+            for (h, c), (h2, c2) in zip(state, model.encoder.hidden, strict=True):
+                torch.testing.assert_close(h, h2.reshape(-1), rtol=1e-5, atol=1e-6)
+                torch.testing.assert_close(c, c2.reshape(-1), rtol=1e-5, atol=1e-6)
+
+
+def test_int8_copy_generates_through_the_model(lm):
+    from awdlstm.generate import OneTokenStep
+    from awdlstm.quantize import quantize_int8
+
+    q = quantize_int8(lm)
+    assert not OneTokenStep.supports(q)  # int8 modules: each word goes through model(x)
+    prompt = ["xxbos", "the", "movie", "was"]
+    assert len(generate_tokens(q, ITOS, prompt, 10, temperature=0)) == 10
+
+
+def test_sample_follows_the_probabilities():
+    from awdlstm.generate import _sample
+
+    gen = torch.Generator().manual_seed(0)
+    probs = torch.tensor([0.0, 2.0, 0.0, 1.0, 1.0, 0.0])  # unnormalised, zeros never drawn
+    counts = torch.bincount(torch.tensor([_sample(probs, gen) for _ in range(20000)]), minlength=6)
+    assert counts[[0, 2, 5]].sum() == 0
+    torch.testing.assert_close(counts.double() / 20000, probs.double() / 4, atol=0.015, rtol=0)
+    assert _sample(torch.tensor([0.0, 0.0, 1e-30]), gen) == 2
