@@ -118,8 +118,8 @@ class OneTokenStep:
 
     Per layer, gates = [W_ih W_hh] @ [x; h] + (b_ih + b_hh), split into input, forget, cell and output
     gates (torch's order); c = f*c + i*g, h = o*tanh(c). Then the tied decoder. The dropouts are identities
-    in eval mode. Same logits as `model(x)` on the carried state, to float rounding; ~1.6x faster per word
-    on a 2-core CPU than torch's LSTM called with one token (see `_matvec`).
+    in eval mode. Same logits as `model(x)` on the carried state, to float rounding; about 1.8x faster per
+    word on a 2-core CPU than torch's LSTM called with one token (see `_matvec`).
     """
 
     def __init__(self, model: LanguageModel):
@@ -212,7 +212,7 @@ def generate_tokens(model: LanguageModel, vocab, prompt_tokens: Sequence[str], n
         step = OneTokenStep(model) if OneTokenStep.supports(model) else None
         state = [(h.reshape(-1), c.reshape(-1)) for h, c in model.encoder.hidden] if step else None
         new: list[str] = []
-        idx = -1
+        idx = -1  # the last sampled token, fed at the next step
         for i in range(n_words):
             if i > 0:  # the state carries the text so far: feed the last word alone
                 logits = step(idx, state) if step else model(x)[0][0, -1].float().cpu()
