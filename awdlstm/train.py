@@ -143,7 +143,6 @@ class Learner:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.precision = resolve_precision(self.cfg.precision, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision.use_scaler else None
-        self.fused_loss = self.cfg.fused_loss and isinstance(model, LanguageModel) and self.precision.name == "fp32"
         groups = model.param_groups()
         self.opt = Adam(groups, lr=1e-3, sqr_mom=self.cfg.sqr_mom, eps=self.cfg.eps, wd=self.cfg.wd,
                         no_wd=[] if self.cfg.wd_bn_bias else norm_bias_params(model),
@@ -155,6 +154,11 @@ class Learner:
         self.smooth = SmoothLoss()
         self.main = distributed.is_main()  # rank 0, or the only process: prints and writes files
         self._ddp: nn.Module | None = None  # the DistributedDataParallel wrapper, when several ranks train
+
+    @property
+    def fused_loss(self) -> bool:
+        """Does a training step fuse the decoder and the loss? A LanguageModel in fp32, unless cfg.fused_loss is off."""
+        return self.cfg.fused_loss and isinstance(self.model, LanguageModel) and self.precision.name == "fp32"
 
     @property
     def train_model(self) -> nn.Module:

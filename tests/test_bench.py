@@ -120,3 +120,8 @@ def test_linear_cross_entropy_equals_linear_then_cross_entropy(chunk):
                               torch.nn.functional.cross_entropy((x @ w.t()).reshape(-1, 50), y.reshape(-1)), atol=1e-5)
     with pytest.raises(ValueError, match="targets"):
         linear_cross_entropy(x, w, b, y[:, :3])
+
+
+def test_bench_lm_emulated_bf16_is_not_fused(capsys, tmp_path):
+    r = bench_json(capsys, tmp_path, *LM_TINY, "--precision", "bf16")
+    assert r["precision"] == "bf16" and r["fused_loss"] is False  # the fused loss is fp32 only
