@@ -144,7 +144,7 @@ class OneTokenStep:
                    for r in rnns)
 
     def __call__(self, idx: int, state: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        """Token id, per-layer (h, c) 1-D states (updated in place of the list) -> logits (vocab,)."""
+        """Token id and the per-layer 1-D states [(h, c), ...] -> logits (vocab,); `state` gets the new states."""
         x = self.emb[idx]
         for k, (w, b) in enumerate(self.layers):
             h, c = state[k]
