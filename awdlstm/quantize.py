@@ -12,7 +12,8 @@ fp32 (it is tiny, and its output decides the class). The original model is left 
 
 Measured with a trained 64/192/2 classifier (the `cpu` preset) on the 5,000 validation reviews: int8
 predictions agree with fp32 on 99.54% (one scale per matrix instead of per row: 99.32%; the disagreements sit
-at p ~ 0.5), accuracy 85.66% vs 85.68%. Check the agreement on your own model and data before relying on it.
+at p ~ 0.5), accuracy 85.66% vs 85.68%. At 400/1152/3 (a briefly trained model) |p_int8 - p_fp32| was 0.012
+at most. Check the agreement on your own model and data before relying on it.
 """
 from __future__ import annotations
 
