@@ -182,6 +182,10 @@ def test_cache_is_bounded_and_transparent():
     fresh = WordTokenizer()
     assert [small(t) for t in texts] == [fresh(t) for t in texts]
     assert len(small._cache) <= len(small.rules) + 10
+    runs = WordTokenizer(max_cache_size=10)  # one run at a time (ChunkTokenizer's way): the same bound
+    assert [runs.run_tokens(w)[0] for t in texts for w in t.split()] == [fresh.run_tokens(w)[0] for t in texts
+                                                                          for w in t.split()]
+    assert len(runs._cache) <= len(runs.rules) + 10
 
 
 def test_robust_inputs():

@@ -287,7 +287,7 @@ class WordTokenizer:
             return tokens, run in self._flagged
         tokens = self._tokenize_chunk(run, self._special)
         flagged = self._has_special_match(tokens)
-        if len(self._cache) <= len(self._special) + self.max_cache_size:  # full: the cache stops growing
+        if len(self._cache) < len(self._special) + self.max_cache_size:  # full: as in spaCy, it stops growing
             self._cache[run] = tokens
             if flagged:
                 self._flagged.add(run)
