@@ -206,10 +206,7 @@ class Learner:
             self.bad_steps += 1
             warnings.warn(f"non-finite loss ({loss_value}); step skipped ({self.bad_steps} in a row)", stacklevel=2)
             if self.bad_steps >= self.cfg.max_bad_steps:
-                last = self.run_dir / "last.pt" if self.run_dir else None
-                raise NonFiniteLoss(f"{self.bad_steps} consecutive non-finite losses: training stopped. "
-                                    f"Last good checkpoint: {last if last and last.exists() else 'none'}. "
-                                    "Try a lower learning rate, gradient clipping (clip=...) or precision='fp32'.")
+                raise self._stopped(f"{self.bad_steps} consecutive non-finite losses")
             return loss_value
         self.bad_steps = 0
         loss_grad = loss + ar_tar(raw_out, out, self.cfg.alpha, self.cfg.beta)
@@ -330,11 +327,15 @@ class Learner:
         """Stop before an epoch's checkpoint would replace the last good one with NaN/inf weights."""
         bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
         if bad:
-            last = self.run_dir / "last.pt" if self.run_dir else None
-            raise NonFiniteLoss(f"non-finite weights ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}) "
-                                f"after epoch {epoch}: training stopped. Last good checkpoint: "
-                                f"{last if last and last.exists() else 'none'}. "
-                                "Try a lower learning rate, gradient clipping (clip=...) or precision='fp32'.")
+            raise self._stopped(f"non-finite weights ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}) "
+                                f"after epoch {epoch}")
+
+    def _stopped(self, why: str) -> NonFiniteLoss:
+        """The error that stops a diverging run: why, the last good checkpoint (never overwritten), what to try."""
+        last = self.run_dir / "last.pt" if self.run_dir else None
+        return NonFiniteLoss(f"{why}: training stopped. Last good checkpoint: "
+                             f"{last if last and last.exists() else 'none'}. "
+                             "Try a lower learning rate, gradient clipping (clip=...) or precision='fp32'.")
 
     def _on_interrupt(self, e: KeyboardInterrupt, fit: dict) -> None:
         if self.run_dir is None or isinstance(e, FitInterrupted) or not self.main:
