@@ -194,8 +194,7 @@ def read_imdb_lm(path: str | os.PathLike) -> Texts:
     """All 100,000 reviews for the language model: `get_text_files(path, folders=['train', 'test', 'unsup'])`
     (Stanford's archive keeps unsup inside train; both layouts give the same files)."""
     folders = [f for f in ["train", "test", "unsup"] if (Path(path) / f).is_dir()]
-    t = read_folder(path, folders=folders, labelled=False)
-    return Texts(t.texts, None, t.names)
+    return read_folder(path, folders=folders, labelled=False)
 
 
 # ---------------------------------------------------------------- CSV files
