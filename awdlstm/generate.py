@@ -215,7 +215,10 @@ def generate_tokens(model: LanguageModel, vocab, prompt_tokens: Sequence[str], n
         idx = -1  # the last sampled token, fed at the next step
         for i in range(n_words):
             if i > 0:  # the state carries the text so far: feed the last word alone
-                logits = step(idx, state) if step else model(x)[0][0, -1].float().cpu()
+                if step:
+                    logits = step(idx, state)
+                else:  # x (1, 1)
+                    logits = model(torch.tensor([[idx]], device=device))[0][0, -1].float().cpu()
             if logits.numel() != len(itos):
                 raise ValueError(f"the model predicts {logits.numel()} tokens but the vocab has {len(itos)}")
             probs = logits.softmax(-1)
@@ -229,7 +232,6 @@ def generate_tokens(model: LanguageModel, vocab, prompt_tokens: Sequence[str], n
                     probs = probs.pow(1 / temperature)  # = softmax(logits / temperature), renormalised below
                 idx = _sample(probs, gen)
             new.append(itos[idx])
-            x = torch.tensor([[idx]], dtype=torch.long, device=device)  # (1, 1): the state holds the rest
     finally:
         model.reset()
         model.train(was_training)
