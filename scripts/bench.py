@@ -152,14 +152,15 @@ def bench_clas(args: argparse.Namespace) -> dict:
     """Classifier inference reviews/s per precision (agreement with fp32) and training reviews/s."""
     device = P.resolve_device(args.device, args.threads)
     info = machine(device)
-    texts, vocab, ids, offsets = imdb_corpus(60000, cache_dir=args.cache_dir, csv=args.csv)
-    labels = LabelVocab.build(texts.labels)
-    if args.model:
+    if args.model:  # its own vocab and labels
         from predict import load_classifier
         model, vocab, labels, _ = load_classifier(args.model)
+        texts = imdb_embedded(args.csv)
         ids, offsets = P.tokenize_texts(texts.texts, args.cache_dir, quiet=True).numericalize(vocab)
         source = args.model
     else:
+        texts, vocab, ids, offsets = imdb_corpus(60000, cache_dir=args.cache_dir, csv=args.csv)
+        labels = LabelVocab.build(texts.labels)
         torch.manual_seed(0)
         cfg = clas_config(emb_sz=args.emb, n_hid=args.hid, n_layers=args.layers)
         model, source = TextClassifier(len(vocab), 2, cfg, bptt=72, max_len=72 * 20), "random weights"
