@@ -196,7 +196,6 @@ def bench_clas(args: argparse.Namespace) -> dict:
         res["fastai"] = fa = run_fastai(args.fastai, "clas", docs, len(vocab),
                                            [f"--bs={args.bs}", f"--emb={args.emb}", f"--hid={args.hid}",
                                             f"--layers={args.layers}"])
-        fa.pop("preds")
         res["speedup_vs_fastai"] = {p: round(r["reviews_per_s"] / fa["reviews_per_s"], 2)
                                     for p, r in res["inference"].items()}
         print(f"  fastai {fa['fastai']} get_preds fp32: {fa['reviews_per_s']:7.2f} reviews/s; ours/fastai "

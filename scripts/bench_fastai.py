@@ -8,8 +8,8 @@ Run it in a virtualenv with fastai (never the project's), normally through bench
 lm: fastai's LMDataLoader over the documents, get_language_model(AWD_LSTM) in an LMLearner (AR/TAR, Adam,
 constant lr via `fit`), tokens/s of the batches after the warm-up (a callback times them and stops the fit).
 clas: get_text_classifier(AWD_LSTM, awd_lstm_clas_config) in a TextLearner, `get_preds` on a SortedDL with
-Pad_Chunk (fastai's classifier validation loader), reviews/s; its predicted classes are returned so that
-bench.py can compare them with ours (same random weights are not shared: only the speed is compared).
+Pad_Chunk (fastai's classifier validation loader), reviews/s (its random weights are not ours: only the
+speed is compared).
 Prints one JSON object on its last line.
 """
 from __future__ import annotations
@@ -96,11 +96,10 @@ def bench_clas(args, docs, meta) -> dict:
     learn = TextLearner(DataLoaders(dl, dl), model, loss_func=CrossEntropyLossFlat(), splitter=awd_lstm_clas_split)
     with learn.no_bar(), learn.no_logging():
         t0, c0 = time.perf_counter(), time.process_time()
-        preds, _ = learn.get_preds(dl=dl)
+        learn.get_preds(dl=dl)
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"reviews_per_s": round(len(docs) / secs, 2), "reviews_per_cpu_s": round(len(docs) / cpu, 2),
-            "seconds": round(secs, 3),
-            "preds": preds.argmax(-1).tolist()}
+            "seconds": round(secs, 3)}
 
 
 def bench_generate(args, docs, meta) -> dict:
