@@ -1,29 +1,20 @@
 """scripts/bench.py runs end to end on the shipped sample corpus with tiny sizes and prints valid JSON;
 awdlstm/flops.py counts what the model computes; awdlstm/quantize.py's int8 copy predicts like the original."""
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from run_scripts import SAMPLE, script
 
 from awdlstm import AWDLSTMConfig, LanguageModel, TextClassifier, clas_config, lm_config
 from awdlstm.flops import encoder_flops_per_token, lm_flops_per_token, lstm_layer_sizes
 from awdlstm.fused_loss import linear_cross_entropy
 from awdlstm.quantize import quantize_int8
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = str(ROOT / "data" / "samples" / "movie_reviews_sample.csv")
-sys.path.insert(0, str(ROOT / "scripts"))
-
 
 def bench_json(capsys, tmp_path, *args: str) -> dict:
-    spec = importlib.util.spec_from_file_location("bench_script", ROOT / "scripts" / "bench.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.main([*args, "--csv", SAMPLE, "--cache-dir", str(tmp_path), "--threads", "1", "--json"])
+    script("bench").main([*args, "--csv", str(SAMPLE), "--cache-dir", str(tmp_path), "--threads", "1", "--json"])
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 

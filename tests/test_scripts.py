@@ -2,7 +2,6 @@
 finetune_lm.py -> train_classifier.py -> predict.py / generate.py, plus the shared helpers of scripts/pipeline.py."""
 import argparse
 import csv
-import importlib.util
 import io
 import json
 import os
@@ -13,36 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from run_scripts import ROOT, SAMPLE, SCRIPTS, TINY, main
+from run_scripts import script as load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ROOT / "scripts"
-SAMPLE = ROOT / "data" / "samples" / "movie_reviews_sample.csv"
-sys.path.insert(0, str(SCRIPTS))
-import pipeline as P  # noqa: E402
-from tokenizers.corpus import select_docs, tokenize_corpus  # noqa: E402
-from tokenizers.vocab import Vocab  # noqa: E402
-
-TINY = ["--preset", "tiny", "--threads", "1", "--quiet", "--seed", "0"]
-
-
-def load_script(name: str):
-    """A script as a module, to call its main(argv) in this process (no second torch import)."""
-    spec = importlib.util.spec_from_file_location(f"script_{name}", SCRIPTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+import pipeline as P
+from tokenizers.corpus import select_docs, tokenize_corpus
+from tokenizers.vocab import Vocab
 
 
 def in_process(name: str, *args: str, capsys, monkeypatch, cwd: Path) -> tuple[int, str, str]:
-    """Run a script's main() through its error guard, as `python scripts/<name>.py args` would."""
+    """Run a script's main() through its error guard, as `python scripts/<name>.py args` would, in `cwd`:
+    (exit status, stdout, stderr)."""
     monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "argv", [f"{name}.py", *args])
-    mod = load_script(name)
-    try:
-        P.main_guard(lambda: mod.main(list(args)))
-        code = 0
-    except SystemExit as e:
-        code = e.code
+    code, _ = main(name, *args)  # no capsys: the output stays for the caller to read
     out = capsys.readouterr()
     return code, out.out, out.err
 
