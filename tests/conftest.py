@@ -23,6 +23,15 @@ def _one_torch_thread():
     yield
 
 
+@pytest.fixture(scope="module")
+def no_plots():
+    """No curves.png (it takes most of a tiny run's time) for a module whose tests are about weights and errors:
+    `pytestmark = pytest.mark.usefixtures("no_plots")`."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr("awdlstm.train.plot_history", lambda *a, **k: None)
+        yield
+
+
 class Server:
     """Serves `files` {path: bytes} on 127.0.0.1 with HTTP Range support; `cut` {path: n} sends the full
     Content-Length but closes the connection after n bytes (once per entry); `log` records (path, Range)."""

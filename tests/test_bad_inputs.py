@@ -17,12 +17,7 @@ from awdlstm.train import Learner, TrainConfig
 from awdlstm.train_checkpoint import load_checkpoint
 from data import download
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_plots():
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr("awdlstm.train.plot_history", lambda *a, **k: None)
-        yield
+pytestmark = pytest.mark.usefixtures("no_plots")
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,7 @@ class Killed(BaseException):
     """The process 'dies': nothing below main() catches it."""
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _no_plots():
-    """curves.png takes most of a tiny run's time; these tests are about weights."""
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr("awdlstm.train.plot_history", lambda *a, **k: None)
-        yield
+pytestmark = pytest.mark.usefixtures("no_plots")
 
 
 def kill_after_saves(monkeypatch, k: int) -> None:
