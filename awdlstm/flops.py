@@ -1,4 +1,4 @@
-"""How much arithmetic an AWD-LSTM does per token: the yardstick of the benchmarks (scripts/bench.py).
+"""How much arithmetic an AWD-LSTM does per token: the yardstick of the benchmarks (scripts/dev/bench.py).
 
 Only the matrix products are counted (2 FLOPs per multiply-add); the gates' sigmoids and tanhs, the
 dropouts and the softmax are a few percent at these sizes. One LSTM layer with `n_in` inputs and `n_out`

@@ -91,6 +91,28 @@ class Interpretation:
         return max(self.probs, key=self.probs.__getitem__)
 
 
+def interpret_texts(clf, texts: Sequence[str], device: torch.device | str = "cpu",
+                    progress: bool = True) -> list[Interpretation]:
+    """Intrinsic attention of a trained `awdlstm.predict.Classifier` on each text, tokenized and cut to its
+    max_tokens as in training (the tokens are shown as written; the model reads unknown ones as xxunk)."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from tokenizers.corpus import tokenize_corpus
+
+    clf.model.to(device)
+    corpus = tokenize_corpus(list(texts), progress=False).subset(np.arange(len(texts)), clf.max_tokens)
+    items = []
+    for i, text in enumerate(tqdm(texts, desc="attention", disable=not progress or len(texts) < 2)):
+        tokens = corpus[i]
+        if not tokens:
+            raise ValueError(f"text {i + 1} has no tokens")
+        probs, attn = intrinsic_attention(clf.model, clf.vocab.encode(tokens), backwards=clf.backwards)
+        items.append(Interpretation(text, tokens, attn.tolist(),
+                                    dict(zip(clf.labels.itos, probs.tolist(), strict=True))))
+    return items
+
+
 def shaded_tokens(tokens: Sequence[str], attention: Sequence[float]) -> str:
     """The tokens as HTML spans shaded by attention (fastai's `piece_attn_html`): deeper colour, more attention.
 

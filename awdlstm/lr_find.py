@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from awdlstm.report import plot_lr_find
+from awdlstm.report import SmoothLoss, plot_lr_find
 
 
 def valley(lrs: torch.Tensor, losses: torch.Tensor) -> tuple[float, float]:
@@ -95,8 +95,6 @@ def lr_find(learn, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 1
 
     `learn` is an `awdlstm.train.Learner`. Its current (frozen) groups and momentum are used, as fastai does.
     """
-    from awdlstm.train import SmoothLoss
-
     num_it = max(num_it, 6)
     model_state = copy.deepcopy(learn.model.state_dict())
     opt_state = copy.deepcopy(learn.opt.state_dict())

@@ -214,3 +214,36 @@ def load_fastai_lm(weights_path: str | Path, itos_path: str | Path | None = None
     model = LanguageModel(len(itos), cfg)
     load_by_name(model, sd, source=str(weights_path))
     return LoadedLM(model, itos, coverage)
+
+
+PRETRAINED_HELP = ("none (random weights), wt103 (fastai's WikiText-103 model, downloaded), or PATH: a folder with "
+                   "lstm_fwd.pth + itos_wt103.pkl, a .pth file beside its .pkl, or our lm.pt / LM run folder")
+
+
+def find_pretrained(spec: str, backwards: bool = False, progress: bool = True) -> tuple[Path, Path | None]:
+    """Where the starting weights of a language model are: `spec` is 'wt103' (fastai's WikiText-103 model,
+    downloaded and cached), a folder (lm.pt, or one .pth + one itos .pkl) or a weights file.
+    Returns (weights file, itos .pkl file or None when the JSON beside the weights has the vocab)."""
+    if spec == "wt103":
+        from data.download import ChecksumError, DownloadError, UnsafeArchiveError, download_wt103
+
+        try:
+            return download_wt103("bwd" if backwards else "fwd", progress=progress)
+        except (DownloadError, ChecksumError, UnsafeArchiveError) as e:
+            raise type(e)(f"--pretrained wt103: {e}") from None
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"--pretrained {spec}: no such file or folder (or use none / wt103)")
+    if path.is_dir():
+        if (path / "lm.pt").is_file():
+            return path / "lm.pt", None
+        pth, pkl = sorted(path.glob("*.pth")), sorted(path.glob("*.pkl"))
+        if len(pth) != 1 or len(pkl) != 1:
+            raise FileNotFoundError(f"--pretrained {spec}: expected one .pth and one .pkl file (or lm.pt) in it")
+        return pth[0], pkl[0]
+    if path.with_suffix(".json").is_file():
+        return path, None
+    pkl = sorted(path.parent.glob("*.pkl"))
+    if len(pkl) != 1:
+        raise FileNotFoundError(f"--pretrained {spec}: put exactly one itos .pkl file beside it")
+    return path, pkl[0]

@@ -11,8 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from awdlstm.train_checkpoint import atomic_write_text
@@ -115,3 +117,24 @@ def plot_lr_find(path: str | Path, lrs: list[float], losses: list[float], points
     with atomic_write(path, "wb") as f:  # a run killed while plotting keeps the previous plot
         fig.savefig(f, format="png")
     return Path(path)
+
+
+class SmoothLoss:
+    """fastai's `train_loss`: exponential moving average of the batch losses (beta 0.98), bias-corrected.
+
+    Kept in a float32 tensor and updated with `torch.lerp`, as fastai's `AvgSmoothLoss`, so the printed
+    values agree to the last digit.
+    """
+
+    def __init__(self, beta: float = 0.98):
+        self.beta, self.count, self.val = beta, 0, torch.tensor(0.0)
+
+    def add(self, loss: float) -> float:
+        """Add one batch loss and return the smoothed value."""
+        self.count += 1
+        self.val = torch.lerp(torch.tensor(loss, dtype=torch.float32), self.val, self.beta)
+        return self.value
+
+    @property
+    def value(self) -> float:
+        return (self.val / (1 - self.beta**self.count)).item() if self.count else math.nan

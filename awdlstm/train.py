@@ -27,10 +27,11 @@ from tqdm.auto import tqdm
 
 from awdlstm import distributed
 from awdlstm.checkpoint import load_by_name
+from awdlstm.lr_find import lr_find
 from awdlstm.model import LanguageModel
 from awdlstm.optim import Adam, norm_bias_params
 from awdlstm.precision import resolve_precision
-from awdlstm.report import EpochTable, format_time, plot_history, write_history
+from awdlstm.report import EpochTable, SmoothLoss, format_time, plot_history, write_history
 from awdlstm.schedule import OneCycle, group_lrs
 from awdlstm.train_checkpoint import (
     atomic_save,
@@ -75,27 +76,6 @@ class FitInterrupted(KeyboardInterrupt):
 
 class NonFiniteLoss(RuntimeError):
     """Too many consecutive NaN/inf losses; the last good checkpoint was kept."""
-
-
-class SmoothLoss:
-    """fastai's `train_loss`: exponential moving average of the batch losses (beta 0.98), bias-corrected.
-
-    Kept in a float32 tensor and updated with `torch.lerp`, as fastai's `AvgSmoothLoss`, so the printed
-    values agree to the last digit.
-    """
-
-    def __init__(self, beta: float = 0.98):
-        self.beta, self.count, self.val = beta, 0, torch.tensor(0.0)
-
-    def add(self, loss: float) -> float:
-        """Add one batch loss and return the smoothed value."""
-        self.count += 1
-        self.val = torch.lerp(torch.tensor(loss, dtype=torch.float32), self.val, self.beta)
-        return self.value
-
-    @property
-    def value(self) -> float:
-        return (self.val / (1 - self.beta**self.count)).item() if self.count else math.nan
 
 
 def ar_tar(raw_out: torch.Tensor, out: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
@@ -154,6 +134,7 @@ class Learner:
         self.smooth = SmoothLoss()
         self.main = distributed.is_main()  # rank 0, or the only process: prints and writes files
         self._ddp: nn.Module | None = None  # the DistributedDataParallel wrapper, when several ranks train
+        self._replay: dict | None = None  # after resume(): the checkpoint's fit, until the run's calls reach it
 
     @property
     def fused_loss(self) -> bool:
@@ -173,6 +154,8 @@ class Learner:
     # --- freezing (the book's gradual unfreezing) ---------------------------------------------------
     def freeze_to(self, n: int) -> None:
         """Train only the parameter groups from `n` on (`-2`: the last two); clears the optimizer state."""
+        if self._replay is not None:  # resuming: the checkpoint's optimizer has its fit's frozen groups
+            return
         self.opt.freeze_to(n)
         self._ddp = None  # DDP syncs the parameters that required grad when it was built: rebuild it
 
@@ -262,8 +245,15 @@ class Learner:
                       moms: tuple[float, float, float] | None = None) -> list[dict]:
         """Train `n_epoch` epochs with the 1cycle policy (book ch. 5); `lr_max` may be `slice(lo, hi)`.
 
-        `start_epoch` skips the epochs already done (resume: see `resume`). Returns this fit's rows.
+        `start_epoch` skips the epochs already done; after `resume` the fits the checkpoint had finished are
+        skipped and the one it was saved in goes on from there. `n_epoch` 0 does nothing. Returns this fit's rows.
         """
+        if n_epoch == 0:
+            return []
+        if self._replay is not None:
+            start_epoch, moms = self._replayed(n_epoch, lr_max)
+            if start_epoch is None:
+                return []
         n_iter = _len_or_none(self.train_dl)
         if not n_iter:
             raise ValueError("train_dl needs a len() > 0 (the 1cycle schedule is laid out over the batches)")
@@ -344,7 +334,7 @@ class Learner:
         last = self.run_dir / "last.pt"
         done = [r for r in self.history if r["fit"] == fit["fit"]]
         msg = (f"Interrupted: weights saved to {path}. "
-               + (f"Resume the fit from its last completed epoch ({done[-1]['epoch']}) with learner.resume('{last}')."
+               + (f"Resume the fit from its last completed epoch ({done[-1]['epoch']}) with learner.resume('{last}') and the same calls again."
                   if done and last.exists() else "No epoch of this fit was completed; start it again."))
         tqdm.write(msg)
         raise FitInterrupted(msg) from None
@@ -379,17 +369,41 @@ class Learner:
         set_rng_state(ckpt["rng"])
         return ckpt["fit"]
 
-    def resume(self, path: str | Path) -> list[dict]:
-        """Load an epoch checkpoint (`run_dir/last.pt`) and finish the fit it belongs to."""
+    def resume(self, path: str | Path) -> None:
+        """Continue a run from an end-of-epoch checkpoint (`run_dir/last.pt`): load it, then make the run's
+        calls again, in the same order (the same `freeze_to` and `fit_one_cycle`). The fits it had finished
+        are skipped, the one it was saved in goes on from its next epoch, the rest run as usual: on a CPU the
+        weights at the end equal those of an uninterrupted run, bit for bit."""
         fit = self.load(path)
         if not fit or fit.get("epoch") is None:
             raise ValueError(f"{path} is not an end-of-epoch checkpoint of a fit; nothing to resume")
-        return self.fit_one_cycle(fit["n_epoch"], fit["lr_max"], start_epoch=fit["epoch"], moms=tuple(fit["moms"]))
+        self._replay = {"path": str(path), "fit": fit, "calls": 0}
+
+    def _replayed(self, n_epoch: int, lr_max) -> tuple[int | None, tuple | None]:
+        """While resuming: (epoch to start from, momentums) for this fit, or (None, None) to skip it."""
+        r = self._replay
+        fit = r["fit"]
+        r["calls"] += 1
+        if r["calls"] < fit["fit"]:
+            return None, None  # finished before the checkpoint was saved
+        self._replay = None
+        if n_epoch != fit["n_epoch"] or group_lrs(lr_max, len(self.opt.groups)) != list(fit["lr_max"]):
+            raise ValueError(f"{r['path']} was saved in fit {fit['fit']} ({fit['n_epoch']} epochs at lr "
+                             f"{fit['lr_max']}), but the run's fit {fit['fit']} now asks for {n_epoch} epochs at lr "
+                             f"{group_lrs(lr_max, len(self.opt.groups))}: resume with the run's own recipe")
+        if fit["epoch"] >= n_epoch:
+            return None, None  # its last epoch was done: go on with the next fit
+        return fit["epoch"], tuple(fit["moms"])
+
+    def check_resumed(self) -> None:
+        """After the run's calls: a checkpoint whose fit the calls never reached was not this run's."""
+        if self._replay is not None:
+            r, self._replay = self._replay, None
+            raise ValueError(f"{r['path']} was saved in fit {r['fit']['fit']}, but the run has only {r['calls']} "
+                             "fits: it is not an end-of-epoch checkpoint of this run's recipe")
 
     def lr_find(self, **kwargs):
         """The learning-rate finder (see `awdlstm.lr_find.lr_find`)."""
-        from awdlstm.lr_find import lr_find
-
         return lr_find(self, **kwargs)
 
 

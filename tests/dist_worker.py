@@ -79,10 +79,9 @@ def main(out: Path, cleanup: bool = True) -> None:
 
 def run_script(out: Path) -> None:
     """scripts/finetune_lm.py in this process group (its main() finds it set up, and leaves it at the end)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import finetune_lm
+    from run_scripts import script
 
-    finetune_lm.main(["--preset", "tiny", "--lm-docs", "20", "--threads", "1", "--quiet", "--seed", "0",
+    script("finetune_lm").main(["--preset", "tiny", "--lm-docs", "20", "--threads", "1", "--quiet", "--seed", "0",
                       "--n-samples", "1", "--n-words", "4", "--cache-dir", str(out / "cache"),
                       "--csv", str(ROOT / "data" / "samples" / "movie_reviews_sample.csv")])
 

@@ -5,12 +5,12 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from awdlstm.cli import main_guard
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 SAMPLE = ROOT / "data" / "samples" / "movie_reviews_sample.csv"
 TINY = ["--preset", "tiny", "--threads", "1", "--quiet", "--seed", "0"]
-sys.path.insert(0, str(SCRIPTS))
-import pipeline as P  # noqa: E402
 
 
 def script(name: str):
@@ -28,7 +28,7 @@ def main(name: str, *args: str, capsys=None) -> tuple[int, str]:
     if capsys is not None:
         capsys.readouterr()
     try:
-        P.main_guard(lambda: script(name).main(list(args)))
+        main_guard(lambda: script(name).main(list(args)))
         code = 0
     except SystemExit as e:
         code = e.code

@@ -27,8 +27,8 @@ def runs(tmp_path_factory):
     cache = ["--cache-dir", str(d / "cache")]
     assert main("finetune_lm", *TINY, "--csv", str(SAMPLE), *cache, "--lm-docs", "16", "--epochs", "1",
                 "--n-samples", "0", "--run-dir", str(d / "lm"))[0] == 0
-    assert main("train_classifier", *TINY, "--csv", str(SAMPLE), *cache, "--encoder", str(d / "lm"), "--epochs", "1",
-                "--lrs", "0.02", "--train-docs", "16", "--valid-docs", "8", "--run-dir", str(d / "clas"))[0] == 0
+    assert main("train_classifier", *TINY, "--csv", str(SAMPLE), *cache, "--encoder", str(d / "lm"),
+                "--epochs", "1,0,0,0", "--train-docs", "16", "--valid-docs", "8", "--run-dir", str(d / "clas"))[0] == 0
     return d
 
 
@@ -115,7 +115,7 @@ def test_empty_and_blank_documents_train(runs, tmp_path, capsys):
     assert main("finetune_lm", *TINY, "--csv", str(path), *cache, "--lm-docs", "0", "--epochs", "1", "--n-samples", "0",
                 "--run-dir", str(tmp_path / "lm"), capsys=capsys) == (0, "")
     assert main("train_classifier", *TINY, "--csv", str(path), *cache, "--encoder", str(tmp_path / "lm"),
-                "--epochs", "1", "--lrs", "0.02", "--train-docs", "0", "--valid-docs", "0",
+                "--epochs", "1,0,0,0", "--train-docs", "0", "--valid-docs", "0",
                 "--run-dir", str(tmp_path / "clas"), capsys=capsys) == (0, "")
     (tmp_path / "empty.txt").write_text("")
     code, _ = main("predict", "--model", str(tmp_path / "clas"), "--json", "--files", str(tmp_path / "empty.txt"),
@@ -254,8 +254,9 @@ def test_resume_with_a_broken_or_foreign_checkpoint(runs, tmp_path, capsys):
           needles=[f"{run / 'last.pt'}: corrupted, the weights do not match the checksum saved with them"])
     (run / "last.pt").write_bytes(b"PK\x03\x04 not really a zip")
     fails("finetune_lm", "--resume", run, capsys=capsys, needles=[f"{run / 'last.pt'}: truncated or corrupted"])
-    (run / "config.json").write_text('{"stage": "finetune_lm", "args": {"no_such_flag": 1}}')
-    fails("finetune_lm", "--resume", run, capsys=capsys, needles=["flags this script does not know: ['no_such_flag']"])
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, "recipe": {**cfg["recipe"], "no_such": 1}}))
+    fails("finetune_lm", "--resume", run, capsys=capsys, needles=["recipe fields this version does not know: ['no_such']"])
 
 
 # ---------------------------------------------------------------- downloads (served from localhost)
@@ -317,3 +318,77 @@ def test_a_refused_file_leaves_the_model_as_it_was(runs, tmp_path):
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # nothing was copied
     load_encoder(model, runs / "lm" / "encoder.pt", itos)  # the good file loads
     assert model.encoder.module.encoder.weight.abs().sum() > 0
+
+
+# ---------------------------------------------------------------- run folders (awdlstm/runs.py)
+
+def test_a_run_folder_belongs_to_one_run(runs, tmp_path, capsys):
+    """A second run into a folder held by a live run, into another stage's folder, or over a finished run is
+    refused; a dead run's lock is taken over."""
+    import os
+    import subprocess
+    import sys
+
+    lm = runs / "lm"
+    clas_args = [*TINY, "--csv", SAMPLE, "--cache-dir", str(runs / "cache"), "--epochs", "1,0,0,0",
+                 "--train-docs", "16", "--valid-docs", "8"]
+    before = (lm / "config.json").read_text()
+    fails("train_classifier", *clas_args, "--encoder", lm, "--run-dir", lm, capsys=capsys,
+          needles=[f"the classifier's run folder {lm} is the language model's"])
+    fails("train_classifier", *clas_args, "--encoder", lm, "--run-dir", runs / "clas", capsys=capsys,
+          needles=[f"run folder {runs / 'clas'} holds a run already; give a new folder (or --resume it)"])
+    fails("finetune_lm", *TINY, "--csv", SAMPLE, "--run-dir", runs / "clas", capsys=capsys,
+          needles=[f"run folder {runs / 'clas'} holds a train_classifier run"])
+    assert (lm / "config.json").read_text() == before  # nothing of the language model's run was touched
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        busy = tmp_path / "busy"
+        busy.mkdir()
+        (busy / ".lock").write_text(str(sleeper.pid))  # a live run holds it
+        fails("train_classifier", *clas_args, "--encoder", lm, "--run-dir", busy, capsys=capsys,
+              needles=[f"run folder {busy} is in use by another run (process {sleeper.pid})"])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert main("train_classifier", *clas_args, "--encoder", lm, "--run-dir", busy)[0] == 0  # its owner died
+    assert not (busy / ".lock").exists() and (busy / "classifier.pt").is_file()
+    assert os.listdir(busy)
+
+
+def test_resume_refuses_changed_data(runs, tmp_path, capsys):
+    """--resume after the training CSV was edited stops before anything is overwritten."""
+    data = tmp_path / "d.csv"
+    shutil.copy(SAMPLE, data)
+    run = tmp_path / "lm"
+    assert main("finetune_lm", *TINY, "--csv", data, "--cache-dir", str(runs / "cache"), "--lm-docs", "16",
+                "--n-samples", "0", "--run-dir", run)[0] == 0
+    (run / "lm.pt").unlink()  # as if killed in the last epoch
+    vocab = (run / "vocab.json").read_text()
+    data.write_text(data.read_text(encoding="utf-8").replace("movie", "film"), encoding="utf-8")
+    fails("finetune_lm", "--resume", run, capsys=capsys,
+          needles=[f"--resume {run}: the data differ from the ones the run started from"])
+    assert (run / "vocab.json").read_text() == vocab
+
+
+def test_a_refused_run_leaves_no_folder(runs, tmp_path, capsys):
+    """Bad input found before training leaves no empty run folder behind (an existing folder stays)."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text("text,label\n")
+    fails("finetune_lm", *TINY, "--csv", empty, "--run-dir", tmp_path / "new", capsys=capsys, needles=["no texts"])
+    one = tmp_path / "one.csv"
+    one.write_text("text,label\n" + "a fine film indeed,1\n" * 30)
+    fails("train_classifier", *TINY, "--csv", one, "--encoder", runs / "lm", "--run-dir", tmp_path / "new2",
+          capsys=capsys, needles=["at least two labels"])
+    bad_vocab = tmp_path / "tiny.csv"
+    bad_vocab.write_text("text,label\n" + "".join(f"word{i} film,{i % 2}\n" for i in range(40)))
+    fails("train_classifier", *TINY, "--csv", bad_vocab, "--encoder", runs / "lm", "--valid-col", "nope",
+          "--run-dir", tmp_path / "new3", capsys=capsys, needles=["missing column"])
+    odd = tmp_path / "odd.csv"  # refused after the run folder was made: it is removed again
+    odd.write_text("text,label,v\n" + "".join(f"a good film {i},{'ab'[i % 2]},0\n" for i in range(20))
+                   + "a strange film,c,1\n")
+    fails("train_classifier", *TINY, "--csv", odd, "--valid-col", "v", "--encoder", runs / "lm", "--run-dir",
+          tmp_path / "new4", "--cache-dir", str(runs / "cache"), capsys=capsys,
+          needles=["the validation documents have label(s) ['c'] that no training document has"])
+    for name in ("new", "new2", "new3", "new4"):
+        assert not (tmp_path / name).exists(), name

@@ -1,11 +1,14 @@
-"""scripts/bench.py runs end to end on the shipped sample corpus with tiny sizes and prints valid JSON;
+"""scripts/dev/bench.py runs end to end on the shipped sample corpus with tiny sizes and prints valid JSON;
 awdlstm/flops.py counts what the model computes; awdlstm/quantize.py's int8 copy predicts like the original."""
 import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
-from run_scripts import SAMPLE, script
+from run_scripts import ROOT, SAMPLE
 
 from awdlstm import AWDLSTMConfig, LanguageModel, TextClassifier, clas_config, lm_config
 from awdlstm.flops import encoder_flops_per_token, lm_flops_per_token, lstm_layer_sizes
@@ -14,8 +17,12 @@ from awdlstm.quantize import quantize_int8
 
 
 def bench_json(capsys, tmp_path, *args: str) -> dict:
-    script("bench").main([*args, "--csv", str(SAMPLE), "--cache-dir", str(tmp_path), "--threads", "1", "--json"])
-    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    """`python scripts/dev/bench.py ARGS --json` (a developer tool, run as one): its JSON line."""
+    cmd = [sys.executable, str(ROOT / "scripts" / "dev" / "bench.py"), *args, "--csv", str(SAMPLE), "--cache-dir",
+           str(tmp_path), "--threads", "1", "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 LM_TINY = ("lm", "--emb", "16", "--hid", "32", "--layers", "2", "--bs", "4", "--seq-len", "8", "--max-vocab", "500",

@@ -1,7 +1,6 @@
 """Intrinsic attention (awdlstm/interpret.py) against fastai's algorithm on fastai's modules
 (tests/fixtures/intrinsic_attention.json), its properties, the HTML page and scripts/interpret.py."""
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -135,15 +134,17 @@ def test_interpret_script(tmp_path, monkeypatch, capsys):
                run / "classifier.pt", vocab)
     LabelVocab(["negative", "positive"]).save(run / "labels.json")
     (run / "config.json").write_text(json.dumps({"backwards": False, "recipe": {"max_tokens": 6}}))
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from interpret import main
+    from run_scripts import script
 
-    from predict import load_classifier, predict
+    from awdlstm.predict import load_classifier, predict
+
+    main = script("interpret").main
 
     texts = ["A wonderful film <3. Wonderful, wonderful.", "The bad film."]
     main([*texts, "--model", str(run), "--threads", "1", "--quiet"])
     out = capsys.readouterr().out
-    model, v, labels, _ = load_classifier(run)
+    clf = load_classifier(run)
+    model, v, labels = clf.model, clf.vocab, clf.labels
     for line, p in zip(out.splitlines()[:2], predict(model, v, texts, max_tokens=6), strict=True):  # predict.py agrees
         label, prob = line.split("\t")[:2]
         assert label == labels.itos[int(p.argmax())] and float(prob) == pytest.approx(p.max().item(), abs=1e-4)

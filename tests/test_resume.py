@@ -20,7 +20,7 @@ from awdlstm.train_checkpoint import load_checkpoint
 
 TINY = ["--preset", "tiny", "--threads", "1", "--quiet", "--seed", "0", "--csv", str(SAMPLE)]
 LM_ARGS = ["--lm-docs", "16", "--epochs", "4", "--n-samples", "1", "--n-words", "4"]  # 1 frozen + 4 epochs
-CLAS_ARGS = ["--epochs", "1,2", "--lrs", "0.02,0.01", "--train-docs", "16", "--valid-docs", "8"]
+CLAS_ARGS = ["--epochs", "1,1,0,2", "--lrs", "0.02,0.01,0.01,0.01", "--train-docs", "16", "--valid-docs", "8"]
 
 
 class Killed(BaseException):
@@ -89,11 +89,11 @@ def test_classifier_resumed_equals_uninterrupted(full, tmp_path, monkeypatch):
     run = tmp_path / "clas"
     args = [*TINY, *CLAS_ARGS, "--cache-dir", str(full / "cache"), "--encoder", str(full / "lm"), "--run-dir", str(run)]
     with monkeypatch.context() as m:
-        kill_after_saves(m, 2)  # stage 1 done, stage 2 half-way
+        kill_after_saves(m, 3)  # the head and freeze_to(-2) stages done, the unfrozen one half-way
         with pytest.raises(Killed):
             main("train_classifier", *args)
     fit = load_checkpoint(run / "last.pt")["fit"]
-    assert (fit["fit"], fit["n_epoch"], fit["epoch"]) == (2, 2, 1)
+    assert (fit["fit"], fit["n_epoch"], fit["epoch"]) == (3, 2, 1)
     assert fit["lr_max"][0] == pytest.approx(0.01 / 2.6**4) and fit["lr_max"][-1] == pytest.approx(0.01)
     assert main("train_classifier", "--resume", str(run), "--threads", "1", "--quiet")[0] == 0
     assert_same_weights(full / "clas" / "classifier.pt", run / "classifier.pt")

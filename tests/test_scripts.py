@@ -1,5 +1,6 @@
 """The user's commands end to end, as subprocesses, on the shipped sample corpus with the `tiny` preset:
-finetune_lm.py -> train_classifier.py -> predict.py / generate.py, plus the shared helpers of scripts/pipeline.py."""
+finetune_lm.py -> train_classifier.py -> predict.py / generate.py, plus what they share (awdlstm/cli.py,
+recipes.py, the data splits and sources)."""
 import argparse
 import csv
 import io
@@ -13,9 +14,14 @@ import numpy as np
 import pytest
 import torch
 from run_scripts import ROOT, SAMPLE, SCRIPTS, TINY, main
-from run_scripts import script as load_script
 
-import pipeline as P
+from awdlstm import cli
+from awdlstm.predict import load_classifier, predict
+from awdlstm.pretrained import find_pretrained
+from awdlstm.recipes import CLAS_PRESETS, LM_PRESETS, ClasRecipe, LMRecipe
+from awdlstm.ulmfit import _lm_model
+from data.splits import random_split, sample, split_docs
+from data.text_source import TextSource
 from tokenizers.corpus import select_docs, tokenize_corpus
 from tokenizers.vocab import Vocab
 
@@ -128,25 +134,49 @@ def test_bad_input_is_one_line_and_nonzero(runs, tmp_path, capsys, monkeypatch):
     assert code == 1 and "has no lm.pt" in err
 
 
-# ---------------------------------------------------------------- scripts/pipeline.py
+# ---------------------------------------------------------------- awdlstm/cli.py, recipes.py, data/splits.py
 
 def test_recipe_flags_override_the_preset():
-    ap = P.OneLineParser()
-    P.add_common_flags(ap, P.CLAS_PRESETS)
-    P.add_recipe_flags(ap, P.ClasRecipe, P.CLAS_PRESETS)
-    args = ap.parse_args(["--preset", "gpu", "--bs", "32", "--lrs", "0.1,0.01", "--epochs", "2,3"])
-    name, r = P.recipe_from_args(args, P.CLAS_PRESETS, torch.device("cpu"))
-    assert name == "gpu" and r.bs == 32 and r.lrs == (0.1, 0.01) and r.epochs == (2, 3)
+    ap = cli.OneLineParser()
+    cli.add_common_flags(ap, CLAS_PRESETS)
+    cli.add_recipe_flags(ap, ClasRecipe, CLAS_PRESETS)
+    args = ap.parse_args(["--preset", "gpu", "--bs", "32", "--lrs", "0.1,0.01,0.01,0.001", "--epochs", "2,3,0,1"])
+    name, r = cli.recipe_from_args(args, CLAS_PRESETS, "cpu")
+    assert name == "gpu" and r.bs == 32 and r.lrs == (0.1, 0.01, 0.01, 0.001) and r.epochs == (2, 3, 0, 1)
     assert r.seq_len == 72 and r.drop_mult == 0.5  # the rest is the book's
-    name, r = P.recipe_from_args(ap.parse_args([]), P.CLAS_PRESETS, torch.device("cpu"))
-    assert name == "cpu" and r == P.CLAS_PRESETS["cpu"]
+    name, r = cli.recipe_from_args(ap.parse_args([]), CLAS_PRESETS, "cpu")
+    assert name == "cpu" and r == CLAS_PRESETS["cpu"]
     assert "lr_mult" in ap.epilog and "1,1,1,2" in ap.epilog  # the presets are shown in --help
-    with pytest.raises(ValueError, match="stages"):
-        P.recipe_from_args(ap.parse_args(["--epochs", "1,1"]), P.CLAS_PRESETS, torch.device("cpu"))
+    with pytest.raises(ValueError, match="--epochs needs 4 values"):
+        cli.recipe_from_args(ap.parse_args(["--epochs", "1,1"]), CLAS_PRESETS, "cpu")
+
+
+@pytest.mark.parametrize("flag, value, why", [
+    ("--lr", "-1", "must be > 0, got -1.0"), ("--lr", "nan", "must be a finite number, got nan"),
+    ("--frozen-lr", "inf", "must be a finite number, got inf"), ("--valid-pct", "1", "must be in (0, 1), got 1.0"),
+    ("--bs", "0", "must be > 0, got 0"), ("--epochs", "-2", "must be >= 0, got -2"),
+    ("--drop-mult", "-0.1", "must be >= 0, got -0.1"), ("--seed", "-3", "must be >= 0, got -3"),
+    ("--precision", "fp8", "must be one of auto, fp32, bf16, fp16, got 'fp8'")])
+def test_numeric_flags_are_range_checked_when_parsed(flag, value, why, capsys):
+    """A value out of range ends at parse time with one line naming the flag (exit 2), before any work."""
+    ap = cli.lm_parser("finetune_lm.py", "", LM_PRESETS, "x")
+    with pytest.raises(SystemExit) as e:
+        ap.parse_args([flag, value])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"finetune_lm.py: error: argument {flag}: {why} (see --help)"]
+
+
+def test_recipes_check_their_fields():
+    with pytest.raises(ValueError, match="--lr must be > 0"):
+        LMRecipe(lr=-1.0)
+    with pytest.raises(ValueError, match="--lrs must be a finite number"):
+        ClasRecipe(lrs=(1e-2, float("nan"), 1e-2, 1e-2))
+    with pytest.raises(ValueError, match="every stage has 0 epochs"):
+        ClasRecipe(epochs=(0, 0, 0, 0))
 
 
 def test_book_presets():
-    lm, clas = P.LM_PRESETS["gpu"], P.CLAS_PRESETS["gpu"]
+    lm, clas = LM_PRESETS["gpu"], CLAS_PRESETS["gpu"]
     assert (lm.emb_sz, lm.n_hid, lm.n_layers, lm.bs, lm.seq_len, lm.drop_mult) == (400, 1152, 3, 128, 80, 0.3)
     assert (lm.frozen_epochs, lm.frozen_lr, lm.epochs, lm.lr) == (1, 2e-2, 10, 2e-3)
     assert clas.epochs == (1, 1, 1, 2) and clas.lrs == (2e-2, 1e-2, 5e-3, 1e-3) and clas.lr_mult == 2.6**4
@@ -168,19 +198,19 @@ def test_subset_vocab_equals_vocab_of_those_documents():
 
 
 def test_split_and_sample_are_seeded():
-    tr, va = P.random_split(10, 0.2, np.random.default_rng(0))
+    tr, va = random_split(10, 0.2, np.random.default_rng(0))
     assert len(va) == 2 and sorted([*tr, *va]) == list(range(10))
-    tr2, va2 = P.random_split(10, 0.2, np.random.default_rng(0))
+    tr2, va2 = random_split(10, 0.2, np.random.default_rng(0))
     assert va.tolist() == va2.tolist()
-    s = P.sample(np.arange(100), 5, np.random.default_rng(1))
+    s = sample(np.arange(100), 5, np.random.default_rng(1))
     assert len(s) == 5 and s.tolist() == sorted(s.tolist())
-    assert P.sample(np.arange(4), 0, np.random.default_rng(1)).tolist() == [0, 1, 2, 3]
+    assert sample(np.arange(4), 0, np.random.default_rng(1)).tolist() == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="valid_pct"):
-        P.random_split(10, 1.5, np.random.default_rng(0))
+        random_split(10, 1.5, np.random.default_rng(0))
 
 
 def test_one_line_parser_error(capsys):
-    ap = P.OneLineParser(prog="x.py")
+    ap = cli.OneLineParser(prog="x.py")
     ap.add_argument("--n", type=int)
     with pytest.raises(SystemExit) as e:
         ap.parse_args(["--n", "abc"])
@@ -194,14 +224,13 @@ def test_pretrained_fastai_files_and_our_run_folder(tmp_path, runs, fixtures_dir
     """--pretrained DIR (fastai's lstm_fwd.pth + itos pickle) and --pretrained RUN_DIR (our lm.pt)."""
     import pickle
 
-    ft = load_script("finetune_lm")
     fx = torch.load(fixtures_dir / "awd_lstm_lm.pt", weights_only=True)
     old_itos = Vocab.load(runs["lm_dir"] / "vocab.json").itos[:9] + [f"w{i}" for i in range(31)]  # 40 rows
     torch.save(fx["state_dict"], tmp_path / "lstm_fwd.pth")
     (tmp_path / "itos_wt103.pkl").write_bytes(pickle.dumps(old_itos))
     vocab = Vocab(old_itos[:9] + ["w3", "new", "w0"] + ["xxfake"] * 4)
-    recipe = P.LMRecipe(emb_sz=99, drop_mult=0.5)  # the sizes come from the weights, the dropouts from the recipe
-    model, source = ft.build_model(argparse.Namespace(pretrained=str(tmp_path), backwards=False), recipe, vocab)
+    recipe = LMRecipe(emb_sz=99, drop_mult=0.5)  # the sizes come from the weights, the dropouts from the recipe
+    model, source = _lm_model(vocab, recipe, str(tmp_path), backwards=False, progress=False)
     assert (model.cfg.emb_sz, model.cfg.n_hid, model.cfg.n_layers, model.cfg.drop_mult) == (16, 24, 3, 0.5)
     emb = model.encoder.encoder.weight
     old = fx["state_dict"]["0.encoder.weight"]
@@ -209,14 +238,13 @@ def test_pretrained_fastai_files_and_our_run_folder(tmp_path, runs, fixtures_dir
     assert torch.allclose(emb[10], old.mean(0))  # a new word gets the mean row
     assert "lstm_fwd.pth" in source
     ours = Vocab.load(runs["lm_dir"] / "vocab.json")
-    model, _ = ft.build_model(argparse.Namespace(pretrained=str(runs["lm_dir"]), backwards=False),
-                              P.LMRecipe(drop_mult=0.3), ours)
+    model, _ = _lm_model(ours, LMRecipe(drop_mult=0.3), str(runs["lm_dir"]), backwards=False, progress=False)
     saved = torch.load(runs["lm_dir"] / "lm.pt", weights_only=True)
     real = torch.tensor([t != "xxfake" for t in ours.itos])  # xxfake repeats: all take the last one's row
     assert torch.equal(model.encoder.encoder.weight[real], saved["encoder.encoder.weight"][real])
     assert torch.equal(model.encoder.rnns[0].module.weight_ih_l0, saved["encoder.rnns.0.module.weight_ih_l0"])
     with pytest.raises(FileNotFoundError, match="no such file"):
-        ft.find_pretrained(str(tmp_path / "missing"), backwards=False)
+        find_pretrained(str(tmp_path / "missing"), backwards=False)
 
 
 def test_backwards_pipeline_and_ensemble(runs, capsys, monkeypatch):
@@ -228,8 +256,7 @@ def test_backwards_pipeline_and_ensemble(runs, capsys, monkeypatch):
                                 monkeypatch=monkeypatch, cwd=cwd)
     assert code == 0, err
     assert json.loads((cwd / "runs/bwd-lm/config.json").read_text())["backwards"] is True
-    code, out, err = in_process("train_classifier", *small, "--encoder", "runs/bwd-lm", "--epochs", "1",
-                                "--lrs", "0.02", "--train-docs", "16", "--valid-docs", "8", "--run-dir",
+    code, out, err = in_process("train_classifier", *small, "--encoder", "runs/bwd-lm", "--epochs", "1,0,0,0", "--train-docs", "16", "--valid-docs", "8", "--run-dir",
                                 "runs/bwd-clas", capsys=capsys, monkeypatch=monkeypatch, cwd=cwd)
     assert code == 0, err
     assert json.loads((cwd / "runs/bwd-clas/config.json").read_text())["backwards"] is True
@@ -247,7 +274,6 @@ def test_backwards_pipeline_and_ensemble(runs, capsys, monkeypatch):
 
 def test_sources_folder_csv_and_split(tmp_path):
     """--folder (IMDb layout: split by train/test; plain: random split) and --csv with --valid-col."""
-    tc = load_script("train_classifier")
     for split in ("train", "test"):
         for label in ("neg", "pos"):
             (tmp_path / "imdb" / split / label).mkdir(parents=True)
@@ -255,41 +281,37 @@ def test_sources_folder_csv_and_split(tmp_path):
                 (tmp_path / "imdb" / split / label / f"{i}.txt").write_text(f"{label} review {i} of {split}")
     (tmp_path / "imdb" / "unsup").mkdir()
     (tmp_path / "imdb" / "unsup" / "0.txt").write_text("no label")
-    ns = argparse.Namespace(csv=None, folder=str(tmp_path / "imdb"), text_col="text", label_col="label", valid_col=None)
-    texts = P.read_source(ns, labelled=True)
+    src = TextSource("folder", str(tmp_path / "imdb"))
+    texts = src.read(labelled=True)
     assert len(texts) == 12 and sum(texts.is_valid) == 6 and set(texts.labels) == {"neg", "pos"}
-    assert len(P.read_source(ns, labelled=False)) == 13  # the LM also reads unsup
-    r = P.ClasRecipe(train_docs=4)
-    train, valid = tc.split_docs(texts, r, np.random.default_rng(0))
+    assert len(src.read(labelled=False)) == 13  # the LM also reads unsup
+    train, valid = split_docs(texts.is_valid, len(texts), 0.2, np.random.default_rng(0), n_train=4)
     assert len(train) == 4 and len(valid) == 6 and not any(texts.is_valid[i] for i in train)
     path = tmp_path / "d.csv"
     path.write_text("review,y,v\nok,a,0\nfine,b,1\nbad,a,no\ngood,b,yes\n")
-    ns = argparse.Namespace(csv=str(path), folder=None, text_col="review", label_col="y", valid_col="v")
-    texts = P.read_source(ns, labelled=True)
-    train, valid = tc.split_docs(texts, P.ClasRecipe(), np.random.default_rng(0))
+    texts = TextSource("csv", str(path), "review", "y", "v").read(labelled=True)
+    train, valid = split_docs(texts.is_valid, len(texts), 0.2, np.random.default_rng(0))
     assert train.tolist() == [0, 2] and valid.tolist() == [1, 3]
-    ns.valid_col = None
-    train, valid = tc.split_docs(P.read_source(ns, labelled=True), P.ClasRecipe(valid_pct=0.5),
-                                 np.random.default_rng(0))
+    texts = TextSource("csv", str(path), "review", "y").read(labelled=True)
+    train, valid = split_docs(texts.is_valid, len(texts), 0.5, np.random.default_rng(0))
     assert len(train) == 2 and len(valid) == 2
-    ns.text_col = "nope"
     with pytest.raises(ValueError, match="missing column"):
-        P.read_source(ns, labelled=True)
+        TextSource("csv", str(path), "nope", "y").read(labelled=True)
 
 
 def test_predict_cuts_texts_as_in_training(runs):
     """predict() reads at most the classifier's max_tokens tokens of each text, as train_classifier did."""
-    pr = load_script("predict")
-    model, vocab, labels, config = pr.load_classifier(runs["clas_dir"])
-    assert config["recipe"]["max_tokens"] == 64 and labels.itos == ["0", "1"]
+    clf = load_classifier(runs["clas_dir"])
+    model, vocab = clf.model, clf.vocab
+    assert clf.max_tokens == 64 and clf.labels.itos == ["0", "1"]
     text = "A long review that goes on and on. " * 20
-    cut = pr.predict(model, vocab, [text], max_tokens=6)
+    cut = predict(model, vocab, [text], max_tokens=6)
     ids = vocab.encode(tokenize_corpus([text], n_workers=1)[0][:6])
     model.reset()
     with torch.no_grad():
         expected = model(torch.tensor([ids]))[0].softmax(-1)
     torch.testing.assert_close(cut, expected)
-    assert not torch.allclose(pr.predict(model, vocab, [text]), cut)
+    assert not torch.allclose(predict(model, vocab, [text]), cut)
 
 
 def test_pretrain_lm_keeps_wikitexts_split_and_feeds_finetune_lm(tmp_path, capsys, monkeypatch):

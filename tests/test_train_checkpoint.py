@@ -34,6 +34,8 @@ def test_interrupted_fit_resumes_bit_exact(tmp_path, loader):
     resumed = Learner(TinyLM(p=0.3), loader(data), lm_batches(2, seed=1), tmp_path / "cut",
                       cfg=TrainConfig(progress=False, precision="fp32"))
     resumed.resume(tmp_path / "cut" / "last.pt")
+    resumed.fit_one_cycle(3, 1e-2)  # the run's call again: it goes on from epoch 2
+    resumed.check_resumed()
     for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), k  # ... and yet the same weights, bit for bit
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in full.history]

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tokenizers import spacy_tables  # noqa: E402
 from tokenizers.corpus import tokenize_corpus  # noqa: E402

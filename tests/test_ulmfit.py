@@ -1,0 +1,49 @@
+"""The chapter in Python (awdlstm/ulmfit.py): the README's block runs as written (tiny preset, sample corpus),
+and `gradual_unfreeze` makes the book's calls in the book's order."""
+import re
+from pathlib import Path
+
+from run_scripts import ROOT, SAMPLE
+
+from awdlstm import CLAS_PRESETS, ClasRecipe, gradual_unfreeze
+
+
+def test_the_readme_runs_the_chapter_in_python(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## The chapter in Python.*?```python\n(.*?)```", readme, re.S).group(1)
+    assert 6 <= len(block.strip().splitlines()) <= 14  # about ten lines
+    code = block.replace('"cpu"', '"tiny"').replace("imdb_embedded()", f"imdb_embedded({str(SAMPLE)!r})")
+    assert code != block
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AWDLSTM_CACHE", str(tmp_path / "cache"))
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    lm, clas = ns["lm"], ns["clas"]
+    assert (Path("runs/my-lm") / "encoder.pt").is_file() and (Path("runs/my-clas") / "classifier.pt").is_file()
+    assert lm.perplexity > 1 and len(lm.samples) == 2
+    assert 0 <= clas.accuracy <= 1 and clas.labels.itos == ["neg", "pos"]
+    labels, probs = ns["labels"], ns["probs"]
+    assert labels[0] in ("neg", "pos") and probs.shape == (1, 2) and abs(probs.sum().item() - 1) < 1e-5
+
+
+class Recorder:
+    """Stands in for a Learner: records the calls gradual_unfreeze makes."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        return lambda *args: self.calls.append((name, *args))
+
+
+def test_gradual_unfreeze_is_the_books_four_stages():
+    learn = Recorder()
+    gradual_unfreeze(learn, CLAS_PRESETS["gpu"])
+    m = 2.6**4
+    assert learn.calls == [("freeze",), ("fit_one_cycle", 1, 2e-2),
+                           ("freeze_to", -2), ("fit_one_cycle", 1, slice(1e-2 / m, 1e-2)),
+                           ("freeze_to", -3), ("fit_one_cycle", 1, slice(5e-3 / m, 5e-3)),
+                           ("unfreeze",), ("fit_one_cycle", 2, slice(1e-3 / m, 1e-3))]
+    learn = Recorder()
+    gradual_unfreeze(learn, ClasRecipe(epochs=(1, 0, 0, 3), lr_mult=2.0))
+    assert learn.calls[-1] == ("fit_one_cycle", 3, slice(1e-3 / 2, 1e-3)) and learn.calls[3][1] == 0
