@@ -19,7 +19,15 @@ from .recipes import CLAS_PRESETS, LM_PRESETS, PRETRAIN_PRESETS, ClasRecipe, LMR
 from .schedule import OneCycle, even_mults
 from .train import FitInterrupted, Learner, NonFiniteLoss, TrainConfig
 from .train_checkpoint import set_seed
-from .ulmfit import ClasResult, LMResult, fine_tune_lm, finetune_lm, gradual_unfreeze, resume_run, train_classifier
+from .ulmfit import (
+    ClasResult,
+    LMResult,
+    fine_tune_lm,
+    finetune_lm,
+    gradual_unfreeze,
+    resume_run,
+    train_classifier,
+)
 
 __all__ = [
     "AWDLSTM", "AWDLSTMConfig", "EmbeddingDropout", "LanguageModel", "LinBnDrop", "LinearDecoder", "LoadedLM",

