@@ -60,10 +60,18 @@ def write_history(run_dir: str | Path, epochs: list[dict], batches: dict[str, li
     atomic_write_text(json.dumps({"epochs": epochs, "batches": batches}, indent=1), run_dir / "history.json")
 
 
+_hinted = False
+
+
 def _figure():
+    """A matplotlib Figure, or None (the hint how to get plots is printed once per process)."""
+    global _hinted
     try:
         from matplotlib.figure import Figure
     except ImportError:
+        if not _hinted:
+            tqdm.write(PLOT_HINT)
+            _hinted = True
         return None
     return Figure(figsize=(10, 4))
 
@@ -75,7 +83,6 @@ def plot_history(run_dir: str | Path, epochs: list[dict], batches: dict[str, lis
     """
     fig = _figure()
     if fig is None:
-        tqdm.write(PLOT_HINT)
         return None
     ax_loss, ax_met = fig.subplots(1, 2)
     ax_loss.plot(batches["iter"], batches["loss"], label="train (smoothed)")
@@ -103,7 +110,6 @@ def plot_lr_find(path: str | Path, lrs: list[float], losses: list[float], points
     """The learning-rate finder's plot: loss against lr (log scale) with the suggestions marked."""
     fig = _figure()
     if fig is None:
-        tqdm.write(PLOT_HINT)
         return None
     ax = fig.subplots()
     ax.plot(lrs, losses)

@@ -361,3 +361,24 @@ def test_lr_find_equals_fastai_end_to_end():
     assert res.lrs == pytest.approx([1e-7 * 1e8 ** (i / 20) for i in range(20)], rel=1e-12)
     torch.testing.assert_close(torch.tensor(res.losses), torch.tensor(FASTAI_LRFIND_LOSSES), rtol=1e-6, atol=1e-6)
     assert res.suggestions == pytest.approx(FASTAI_LRFIND_SUGGESTIONS, rel=1e-6)
+
+
+def test_missing_matplotlib_is_said_once(tmp_path, monkeypatch, capsys):
+    """Without matplotlib every fit skips its plot, and the hint how to get plots is printed once."""
+    import builtins
+
+    from awdlstm import report
+
+    real_import = builtins.__import__
+
+    def no_mpl(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mpl)
+    monkeypatch.setattr(report, "_hinted", False)
+    for _ in range(3):
+        assert report.plot_history(tmp_path, [], {"iter": [], "loss": []}) is None
+    assert report.plot_lr_find(tmp_path / "lr.png", [1e-3], [1.0], {}) is None
+    assert capsys.readouterr().out.count("matplotlib is not installed") == 1
