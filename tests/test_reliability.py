@@ -102,3 +102,96 @@ def test_every_flipped_byte_of_a_cache_file_is_caught_or_harmless(tmp_path):
         else:
             assert same_corpus(back, corpus), i
     assert caught > 0.9 * len(range(0, len(data), 13))
+
+
+# ---------------------------------------------------------------- 2, 3. CSVs and labels
+
+@pytest.fixture(scope="module")
+def lm_run(tmp_path_factory):
+    """A tiny language model (no training) whose encoder the classifier runs start from."""
+    d = tmp_path_factory.mktemp("rel")
+    assert main("finetune_lm", *LM, "--csv", SAMPLE, "--cache-dir", d / "cache", "--run-dir", d / "lm")[0] == 0
+    return d
+
+
+def clas_args(lm_run, tmp_path, *more):
+    return [*TINY, "--encoder", lm_run / "lm", "--cache-dir", lm_run / "cache", "--epochs", "1", "--lrs", "0.02",
+            "--train-docs", "16", "--valid-docs", "8", "--run-dir", tmp_path / "clas", *more]
+
+
+def test_a_spreadsheets_csv_utf8_with_a_byte_order_mark_is_read(lm_run, tmp_path, capsys):
+    plain = rows()
+    bom = write_csv(tmp_path / "bom.csv", plain, encoding="utf-8-sig")
+    assert bom.read_bytes()[:7] == b"\xef\xbb\xbftext"
+    cached = sorted((lm_run / "cache").glob("tokens-*.npz"))
+    assert main("finetune_lm", *LM, "--csv", bom, "--cache-dir", lm_run / "cache", "--run-dir", tmp_path / "lm",
+                capsys=capsys) == (0, "")
+    assert sorted((lm_run / "cache").glob("tokens-*.npz")) == cached  # the same texts as the plain CSV's
+    for name in ("lm.json", "vocab.json"):
+        assert (tmp_path / "lm" / name).read_bytes() == (lm_run / "lm" / name).read_bytes()
+    assert main("train_classifier", *clas_args(lm_run, tmp_path), "--csv", bom, capsys=capsys) == (0, "")
+    assert json.loads((tmp_path / "clas" / "labels.json").read_text())["labels"] == ["0", "1"]
+    # a .txt saved with a byte-order mark (Notepad) is read without it
+    text = plain[0]["text"]
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (tmp_path / "plain.txt").write_text(text, encoding="utf-8")
+    outs = []
+    for f in ("bom.txt", "plain.txt"):
+        capsys.readouterr()
+        assert main("predict", "--model", tmp_path / "clas", "--json", "--files", tmp_path / f)[0] == 0
+        outs.append(json.loads(capsys.readouterr().out.strip()))
+    assert outs[0] == outs[1] and outs[0]["text"] == text
+
+
+def two_labels(n: int = 15) -> list[dict]:
+    """`n` texts of each label, interleaved, columns text and label."""
+    neg, pos = ([{"text": r["text"], "label": r["label"]} for r in rows() if r["label"] == lab][:n] for lab in "01")
+    return [r for pair in zip(neg, pos, strict=True) for r in pair]
+
+
+def write_raw(path, header, records):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([header, *records])
+    return path
+
+
+def test_blank_or_missing_labels_are_refused_naming_file_and_row(lm_run, tmp_path, capsys):
+    good = two_labels()
+    args = clas_args(lm_run, tmp_path)
+    blank = [dict(r) for r in good]
+    blank[4]["label"] = ""
+    blank[9]["label"] = "  "
+    path = write_csv(tmp_path / "blank.csv", blank)
+    fails("train_classifier", *args, "--csv", path, capsys=capsys,
+          needles=[f"{path}: row 6 has a blank 'label' field: every text of a classifier needs a label",
+                   "(and 1 more bad row)"])
+    records = [[r["text"], r["label"]] for r in good]
+    short = write_raw(tmp_path / "short.csv", ["text", "label"], records[:2] + [records[2][:1]] + records[3:])
+    fails("train_classifier", *args, "--csv", short, capsys=capsys, needles=[f"{short}: row 4 has no 'label' field"])
+    extra = write_raw(tmp_path / "extra.csv", ["text", "label"], [records[0], ["a comma", " unquoted", "1"], *records[1:]])
+    fails("train_classifier", *args, "--csv", extra, capsys=capsys,
+          needles=[f"{extra}: row 3 has 3 fields, the header 2 (a comma in an unquoted text?)"])
+    multi = write_raw(tmp_path / "multi.csv", ["text", "label"], [["two\nlines", "0"], ["", ""], *records])
+    fails("train_classifier", *args, "--csv", multi, capsys=capsys,
+          needles=[f"{multi}: row 3 (line 4) has a blank 'label' field"])  # the row a spreadsheet shows, and the line
+    # the language model needs no labels: a blank one is no error there
+    assert main("finetune_lm", *LM, "--csv", path, "--cache-dir", lm_run / "cache", "--run-dir", tmp_path / "lm",
+                capsys=capsys) == (0, "")
+    # --valid-col values are checked too
+    flagged = [{**r, "is_valid": "ture" if i == 7 else ("1" if i % 4 < 2 else "")} for i, r in enumerate(good)]
+    path = write_csv(tmp_path / "valid.csv", flagged)
+    fails("train_classifier", *args, "--csv", path, "--valid-col", "is_valid", capsys=capsys,
+          needles=[f"{path}: row 9: 'is_valid' is 'ture'; expected one of"])
+
+
+def test_a_text_outside_the_class_folders_is_refused(lm_run, tmp_path, capsys):
+    for label, n in [("pos", 3), ("neg", 3)]:
+        (tmp_path / "reviews" / label).mkdir(parents=True)
+        for i in range(n):
+            (tmp_path / "reviews" / label / f"{i}.txt").write_text(f"a {label} review number {i}")
+    (tmp_path / "reviews" / "stray.txt").write_text("which class am I?")
+    fails("train_classifier", *clas_args(lm_run, tmp_path), "--folder", tmp_path / "reviews", capsys=capsys,
+          needles=[f"{tmp_path / 'reviews' / 'stray.txt'}: a text outside the class folders",
+                   "its label would be 'reviews'"])
+    assert main("finetune_lm", *LM, "--folder", tmp_path / "reviews", "--cache-dir", lm_run / "cache",
+                "--run-dir", tmp_path / "lm", capsys=capsys) == (0, "")  # the language model reads it
