@@ -99,8 +99,8 @@ class LabelVocab:
         return [self.itos[int(i)] for i in ids]
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the labels as JSON, atomically (temp file + os.replace)."""
-        write_json(path, {"labels": self.itos})
+        """Write the labels as JSON, atomically (temp file + os.replace), with a checksum checked by `load`."""
+        write_json(path, {"labels": self.itos}, checksum=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> LabelVocab:

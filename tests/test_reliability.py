@@ -195,3 +195,60 @@ def test_a_text_outside_the_class_folders_is_refused(lm_run, tmp_path, capsys):
                    "its label would be 'reviews'"])
     assert main("finetune_lm", *LM, "--folder", tmp_path / "reviews", "--cache-dir", lm_run / "cache",
                 "--run-dir", tmp_path / "lm", capsys=capsys) == (0, "")  # the language model reads it
+
+
+# ---------------------------------------------------------------- 4. every JSON a later stage reads is checksummed
+
+@pytest.fixture(scope="module")
+def clas_run(lm_run):
+    d = lm_run / "clas"
+    assert main("train_classifier", *clas_args(lm_run, lm_run, "--csv", SAMPLE))[0] == 0
+    return d
+
+
+def edit_json(path, change):
+    obj = json.loads(path.read_text())
+    change(obj)
+    path.write_text(json.dumps(obj, indent=1))
+
+
+def predictions(run, capsys, text="a fine film, well acted and moving"):
+    capsys.readouterr()
+    assert main("predict", "--model", run, "--json", text)[0] == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_vocab_labels_and_config_inside_the_json_files_are_checksummed(lm_run, clas_run, tmp_path, capsys):
+    before = predictions(clas_run, capsys)
+    clas = shutil.copytree(clas_run, tmp_path / "clas")
+    meta = json.loads((clas / "classifier.json").read_text())
+    token = next(t for t in meta["vocab"] if t.isalpha() and len(t) > 3)
+
+    def rename(obj):
+        obj["vocab"][obj["vocab"].index(token)] = token.upper()
+    edit_json(clas / "classifier.json", rename)  # one token renamed: predictions would silently change
+    fails("predict", "--model", clas, "good", capsys=capsys,
+          needles=[f"{clas / 'classifier.json'}: edited or corrupted, its contents do not match the checksum"])
+    shutil.copy(clas_run / "classifier.json", clas / "classifier.json")
+    edit_json(clas / "labels.json", lambda o: o["labels"].reverse())  # neg <-> pos
+    fails("predict", "--model", clas, "good", capsys=capsys,
+          needles=[f"{clas / 'labels.json'}: edited or corrupted, its contents do not match the checksum"])
+    shutil.copy(clas_run / "labels.json", clas / "labels.json")
+    edit_json(clas / "classifier.json", lambda o: o["classifier"].update(max_len=o["classifier"]["max_len"] * 2))
+    fails("predict", "--model", clas, "good", capsys=capsys, needles=[f"{clas / 'classifier.json'}: edited or corrupted"])
+    # the contents are checksummed, not the bytes: the same JSON written another way still loads
+    original = json.loads((clas_run / "classifier.json").read_text())
+    (clas / "classifier.json").write_text(json.dumps(original, indent=4, sort_keys=True, ensure_ascii=False))
+    assert (clas / "classifier.json").read_bytes() != (clas_run / "classifier.json").read_bytes()
+    assert predictions(clas, capsys) == before
+    # a file written before the checksum existed (no "content_sha256") is read as it is
+    for name in ("classifier.json", "labels.json"):
+        edit_json(clas / name, lambda o: o.pop("content_sha256"))
+    assert predictions(clas, capsys) == before
+
+    lm = shutil.copytree(lm_run / "lm", tmp_path / "lm")
+    edit_json(lm / "encoder.json", rename)
+    fails("train_classifier", *clas_args(lm_run, tmp_path, "--csv", SAMPLE, "--encoder", lm), capsys=capsys,
+          needles=[f"{lm / 'encoder.json'}: edited or corrupted"])
+    edit_json(lm / "lm.json", lambda o: o["config"].update(n_layers=o["config"]["n_layers"] + 1))
+    fails("generate", "--model", lm, capsys=capsys, needles=[f"{lm / 'lm.json'}: edited or corrupted"])
