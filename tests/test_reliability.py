@@ -4,7 +4,9 @@ are refused naming the file and line, every JSON a later stage reads is covered 
 class without training documents is explained."""
 import csv
 import json
+import os
 import shutil
+import signal
 
 import numpy as np
 import pytest
@@ -252,3 +254,82 @@ def test_the_vocab_labels_and_config_inside_the_json_files_are_checksummed(lm_ru
           needles=[f"{lm / 'encoder.json'}: edited or corrupted"])
     edit_json(lm / "lm.json", lambda o: o["config"].update(n_layers=o["config"]["n_layers"] + 1))
     fails("generate", "--model", lm, capsys=capsys, needles=[f"{lm / 'lm.json'}: edited or corrupted"])
+
+
+# ---------------------------------------------------------------- 5. a signal while tokenizing on several cores
+
+RUN_SCRIPT = """import os, runpy, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background job ignores Ctrl-C)
+sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))  # as `python scripts/x.py` does
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def read_until(fd, pattern, timeout: float) -> bytes:
+    """What the process writes to `fd` until `pattern` matches it (or it closes, or `timeout` passes)."""
+    import os
+    import re
+    import select
+    import time
+
+    out, end = b"", time.time() + timeout
+    while time.time() < end and (pattern is None or not re.search(pattern, out)):
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) < 2,
+                    reason="tokenizing runs in one process on one core")
+@pytest.mark.parametrize("sig, to_group", [(signal.SIGTERM, False), (signal.SIGINT, True), (signal.SIGKILL, False)],
+                         ids=["SIGTERM to the script", "Ctrl-C to its process group", "SIGKILL to the script"])
+def test_a_signal_while_tokenizing_ends_the_workers_quietly(tmp_path, sig, to_group):
+    """The workers end without a word (no KeyboardInterrupt or BrokenPipeError tracebacks), none is left
+    behind, nothing is cached, and the script says once that it was interrupted."""
+    import random
+    import subprocess
+    import sys
+    import time
+
+    from run_scripts import ROOT, SCRIPTS
+
+    words = " ".join(r["text"] for r in rows()).split()
+    rng = random.Random(0)  # numbered words: chunks seen once, so tokenizing takes seconds
+    texts = [" ".join(w + str(rng.randrange(10**6)) if rng.random() < 0.5 else w for w in rng.choices(words, k=60))
+             for _ in range(5000)]
+    path = write_csv(tmp_path / "big.csv", [{"text": t, "label": i % 2} for i, t in enumerate(texts)])
+    cmd = [sys.executable, "-c", RUN_SCRIPT, str(SCRIPTS / "finetune_lm.py"), "--preset", "tiny", "--threads", "1",
+           "--csv", str(path), "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"),
+           "--n-samples", "0"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        err = read_until(proc.stderr.fileno(), rb"tokenizing:\s+\d+%\|[^|]*\|\s*[1-9]\d*/5000", 120)
+        assert b"tokenizing" in err, err.decode(errors="replace")  # a batch is done: the workers are busy
+        os.killpg(proc.pid, sig) if to_group else os.kill(proc.pid, sig)
+        err += read_until(proc.stderr.fileno(), None, 60)  # to the end: every writer (the workers too) is gone
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = err.decode(errors="replace")
+    assert "Traceback" not in text and "Error" not in text, text
+    lines = [line for line in text.replace("\r", "\n").splitlines() if line.strip() and "tokenizing:" not in line]
+    if sig == signal.SIGKILL:
+        assert code == -signal.SIGKILL and lines == [], text
+    else:
+        what = " terminated (SIGTERM) while tokenizing 5,000 texts; nothing was cached" if sig == signal.SIGTERM else ""
+        assert code == 130 and lines == [f"finetune_lm.py: interrupted.{what}"], text
+    for _ in range(50):  # the workers are gone (reaped by their new parent once the script died)
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"processes of group {proc.pid} are still running")
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())

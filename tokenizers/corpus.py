@@ -18,13 +18,16 @@ are first seen, so the counts keep fastai's tie order (first-seen) and the vocab
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
 from array import array
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -160,9 +163,39 @@ def available_cores() -> int:
 _worker: ChunkTokenizer | None = None  # the memo of this worker process (see _start_worker)
 
 
-def _start_worker() -> None:
+def _start_worker(fast: bool, parent: int) -> None:
+    """A tokenizing worker leaves signals to its parent, which stops the pool and reports once: Ctrl-C (sent to
+    the whole process group) is ignored, SIGTERM (the parent's ``Pool.terminate``) ends it without a traceback,
+    and on Linux it gets SIGTERM when the parent dies, even by SIGKILL (no broken-pipe tracebacks)."""
     global _worker
-    _worker = ChunkTokenizer()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        pass
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(0)
+    if fast:
+        _worker = ChunkTokenizer()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts(what: str) -> Iterator[None]:
+    """In the main thread, SIGTERM raises KeyboardInterrupt inside the block (as Ctrl-C does), so that the
+    pool is stopped on the way out and the caller reports it once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"terminated (SIGTERM) while {what}; nothing was cached")
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
 
 
 def _tokenize_fast(texts: list[str], memo: ChunkTokenizer | None = None) -> tuple[int, list[str], np.ndarray, list[int]]:
@@ -237,17 +270,20 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
     fast = rules is None and tok is word_tokenize  # the default pipeline: memoised per chunk, straight to ids
     show = len(texts) >= 2000 if progress is None else progress
     bar = tqdm(total=len(texts), desc="tokenizing", unit="doc", disable=not show)
-    if n_workers <= 1 or len(batches) <= 1:
-        memo = ChunkTokenizer()
-        results = (_tokenize_fast(b, memo) if fast else _tokenize_chunk((b, rules, tok)) for b in batches)
-        corpus = _merge(results, len(texts), bar)
-    else:
-        default_word_tokenizer()  # built once here, inherited by forked workers
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(min(n_workers, len(batches)), initializer=_start_worker if fast else None) as pool:
-            work = pool.imap(_tokenize_fast, batches) if fast else pool.imap(_tokenize_chunk, [(b, rules, tok) for b in batches])
-            corpus = _merge(work, len(texts), bar)
-    bar.close()
+    try:
+        if n_workers <= 1 or len(batches) <= 1:
+            memo = ChunkTokenizer()
+            results = (_tokenize_fast(b, memo) if fast else _tokenize_chunk((b, rules, tok)) for b in batches)
+            corpus = _merge(results, len(texts), bar)
+        else:
+            default_word_tokenizer()  # built once here, inherited by forked workers
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with (ctx.Pool(min(n_workers, len(batches)), initializer=_start_worker, initargs=(fast, os.getpid())) as pool,
+                  _sigterm_interrupts(f"tokenizing {len(texts):,} texts")):  # leaving the pool stops its workers
+                work = pool.imap(_tokenize_fast, batches) if fast else pool.imap(_tokenize_chunk, [(b, rules, tok) for b in batches])
+                corpus = _merge(work, len(texts), bar)
+    finally:
+        bar.close()
     if cache_file is not None:
         corpus.save(cache_file, key)
     return corpus
