@@ -333,3 +333,28 @@ def test_a_signal_while_tokenizing_ends_the_workers_quietly(tmp_path, sig, to_gr
     else:
         raise AssertionError(f"processes of group {proc.pid} are still running")
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+
+
+# ---------------------------------------------------------------- 6. errors that say what to change
+
+def test_a_validation_class_without_training_documents_is_explained(lm_run, tmp_path, capsys):
+    docs = [{**r, "v": "1" if i % 8 < 2 else ""} for i, r in enumerate(two_labels(20))]
+    docs += [{"text": "meh", "label": "neutral", "v": "1"}] * 3  # a class only the validation split has
+    path = write_csv(tmp_path / "classes.csv", docs)
+    fails("train_classifier", *clas_args(lm_run, tmp_path, "--csv", path, "--valid-col", "v", "--train-docs", "0",
+                                         "--valid-docs", "0"), capsys=capsys,
+          needles=["3 of these 13 documents have a label that is not a class of the classifier: 'neutral' (3 documents)",
+                   "The classes ['0', '1'] are the labels of the training documents",
+                   "give it training documents (change the split or the number of training documents)"])
+
+
+def test_the_label_error_names_its_source():
+    from data import ClasLoader, LabelVocab
+
+    labels = LabelVocab.build(["neg", "pos", "pos"])
+    with pytest.raises(ValueError) as e:
+        ClasLoader([[2, 3], [4], [5, 6, 7]], ["pos", "meh", "meh"], bs=2, label_vocab=labels,
+                   source="--csv reviews.csv (validation)")
+    assert str(e.value).startswith("--csv reviews.csv (validation): 2 of these 3 documents have a label that is not "
+                                   "a class of the classifier: 'meh' (2 documents). The classes ['neg', 'pos']")
+    assert labels.encode(["pos", "neg"]) == [1, 0]
