@@ -117,8 +117,8 @@ class TokenizedCorpus:
             types = [raw[a:b].decode("utf-8", "surrogatepass") for a, b in pairwise(bounds)]
         except OSError:
             raise  # not readable (missing, a folder, no permission): the error names the file
-        except Exception as e:  # noqa: BLE001 -- a damaged file fails in many ways: BadZipFile (CRC-32), EOFError,
-            # ValueError, KeyError, a SyntaxError in a changed .npy header, MemoryError for a changed shape ...
+        except Exception as e:  # a damaged file fails in many ways: BadZipFile (a CRC-32), EOFError, ValueError,
+            # KeyError, a SyntaxError from a changed .npy header, a MemoryError from a changed shape ...
             why = str(e).splitlines()[0][:200] if str(e) else "no details"
             why = why if isinstance(e, _Damaged) else f"{type(e).__name__}: {why}"
             raise ValueError(f"{path}: truncated or corrupted tokenized-corpus file ({why})") from None
