@@ -173,7 +173,7 @@ def _start_worker(fast: bool, parent: int) -> None:
     try:
         import ctypes
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux
+    except (OSError, AttributeError, TypeError):  # not Linux
         pass
     if os.getppid() != parent:  # the parent died before prctl
         os._exit(0)
@@ -248,7 +248,9 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
                     chunk_size: int = 256, progress: bool | None = None) -> TokenizedCorpus:
     """Tokenize every text (in order) on all cores; with ``cache_dir``, reuse the result of an earlier run.
 
-    ``rules`` and ``tok`` must be picklable (module-level functions) when ``n_workers > 1``.
+    ``rules`` and ``tok`` must be picklable (module-level functions) when ``n_workers > 1``. A cache entry that
+    is damaged (see :meth:`TokenizedCorpus.load`) is named in one line on stderr and rebuilt. SIGTERM while the
+    workers run is a ``KeyboardInterrupt`` (the workers are stopped, nothing is cached).
     """
     texts = list(texts)
     for i, text in enumerate(texts):
