@@ -4,7 +4,9 @@
 * `run/lm.pt`: `torch.save` of a flat `{name: tensor}` state dict (read back with `weights_only=True`);
 * `run/lm.json`: `{"format": "awdlstm", "version": 1, "kind": "language_model" | "classifier" | "encoder",
   "vocab_sz", "config": {AWDLSTMConfig fields}, "classifier": {n_class, lin_ftrs, ps, bptt, max_len} | null,
-  "vocab": [token, ...] | null, "sha256": tensor_digest of the weights (checked on loading)}`.
+  "vocab": [token, ...] | null, "sha256": tensor_digest of the weights (checked on loading),
+  "content_sha256": checksum of everything else in the JSON (checked on reading: an edited vocab is refused)}`.
+  Files without "content_sha256" (written before it existed) are read as they are.
 `save_encoder` / `load_encoder` carry the AWD-LSTM encoder from the fine-tuned language model to the
 classifier (chapter 10, "Fine-Tuning the Language Model": `learn.save_encoder('finetuned')`).
 """
@@ -18,7 +20,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from tokenizers.atomic import atomic_write, read_json
+from tokenizers.atomic import atomic_write, read_json, with_checksum
 from tokenizers.vocab import as_itos
 
 from .classifier import TextClassifier
@@ -51,7 +53,8 @@ def _write(path: str | Path, sd: dict[str, torch.Tensor], meta: dict) -> None:
     weights = {k: v.detach().cpu() for k, v in sd.items()}  # tied weights stay one storage
     _atomic_write(path, lambda f: torch.save(weights, f))
     meta = {**meta, "sha256": tensor_digest(weights)}  # checked on loading: a corrupted file is refused
-    text = json.dumps({"format": FORMAT, "version": VERSION, **meta}, ensure_ascii=True, indent=1)
+    # and the JSON itself (vocab, config, sizes, the weights' checksum) carries a checksum, checked by read_json
+    text = json.dumps(with_checksum({"format": FORMAT, "version": VERSION, **meta}), ensure_ascii=True, indent=1)
     _atomic_write(mpath, lambda f: f.write(text.encode("ascii")))
 
 

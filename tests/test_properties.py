@@ -19,7 +19,7 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 
 @SETTINGS
-@given(docs=texts, labels=st.lists(st.sampled_from(["pos", "neg", "a,b", 'say "x"', ""]), min_size=8, max_size=8))
+@given(docs=texts, labels=st.lists(st.sampled_from(["pos", "neg", "a,b", 'say "x"', " x\n"]), min_size=8, max_size=8))
 def test_any_text_survives_the_csv_reader(tmp_path, docs, labels):
     path = tmp_path / "d.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:

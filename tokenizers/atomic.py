@@ -1,4 +1,5 @@
-"""Atomic file writes: nothing the user made is ever left half-written; and the matching JSON reader.
+"""Atomic file writes: nothing the user made is ever left half-written; and the matching JSON reader, which
+checks the checksum a JSON file carries (``write_json(..., checksum=True)``).
 
 Every file the project writes (vocab, tokenized-corpus cache, checkpoints, run history) goes through
 :func:`atomic_write`: the data goes to a temporary file in the same folder, is flushed to disk, and only then
@@ -9,6 +10,7 @@ either the old file or the new one, never a mixture.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -38,15 +40,39 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
         raise
 
 
-def write_json(path: str | os.PathLike, obj: object) -> None:
-    """Write ``obj`` as UTF-8 JSON, atomically."""
+def write_json(path: str | os.PathLike, obj: object, checksum: bool = False) -> None:
+    """Write ``obj`` as UTF-8 JSON, atomically; ``checksum=True`` (``obj`` a dict) adds its :func:`json_checksum`,
+    so that :func:`read_json` refuses the file once its contents are edited or corrupted."""
+    if checksum:
+        obj = with_checksum(obj)
     with atomic_write(path, "w") as f:
         json.dump(obj, f, ensure_ascii=False, indent=None)
 
 
 def read_json(path: str | os.PathLike) -> object:
-    """Read a JSON file (UTF-8); a truncated or corrupted one is a ``ValueError`` naming it."""
+    """Read a JSON file (UTF-8); a truncated or corrupted one, or one whose contents do not match the checksum
+    saved in it (see :func:`write_json`), is a ``ValueError`` naming it."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: truncated or corrupted JSON ({e})") from None
+    if isinstance(obj, dict) and CHECKSUM_KEY in obj and obj[CHECKSUM_KEY] != json_checksum(obj):
+        raise ValueError(f"{path}: edited or corrupted, its contents do not match the checksum saved in it")
+    return obj
+
+
+CHECKSUM_KEY = "content_sha256"
+
+
+def json_checksum(obj: dict) -> str:
+    """sha256 of a JSON object's contents (keys sorted, whitespace and the checksum itself left out)."""
+    body = {k: v for k, v in obj.items() if k != CHECKSUM_KEY}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def with_checksum(obj: dict) -> dict:
+    """``obj`` with its :func:`json_checksum` added (under ``CHECKSUM_KEY``)."""
+    if not isinstance(obj, dict):
+        raise TypeError(f"only a JSON object (dict) can carry a checksum, got {type(obj).__name__}")
+    return {**obj, CHECKSUM_KEY: json_checksum(obj)}

@@ -18,12 +18,16 @@ are first seen, so the counts keep fastai's tie order (first-seen) and the vocab
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
 from array import array
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -38,7 +42,7 @@ from .vocab import Vocab
 from .word import default_word_tokenizer, word_tokenize
 
 Tokenizer = Callable[[str], list[str]]
-CACHE_VERSION = "1"  # bump when the tokenizer's output changes, so old caches are not reused
+CACHE_VERSION = "2"  # bump when the tokenizer's output changes, so old caches are not reused
 
 
 def tokenize(text: str, rules: Sequence[Rule] | None = None, tok: Tokenizer = word_tokenize) -> list[str]:
@@ -87,22 +91,55 @@ class TokenizedCorpus:
         remap[order] = np.arange(len(order), dtype=np.int32)
         return TokenizedCorpus([self.types[i] for i in order], remap[ids], offsets)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the corpus as one ``.npz`` file (no pickle), atomically."""
+    def save(self, path: str | os.PathLike, key: str = "") -> None:
+        """Write the corpus as one ``.npz`` file (no pickle), atomically; ``key`` (the cache key) is stored in it."""
         blob = [t.encode("utf-8", "surrogatepass") for t in self.types]
         type_offsets = np.zeros(len(blob) + 1, dtype=np.int64)
         np.cumsum([len(b) for b in blob], out=type_offsets[1:])
         with atomic_write(path, "wb") as f:
             np.savez(f, ids=self.ids, offsets=self.offsets, type_offsets=type_offsets,
-                     type_bytes=np.frombuffer(b"".join(blob), dtype=np.uint8))
+                     type_bytes=np.frombuffer(b"".join(blob), dtype=np.uint8),
+                     key=np.frombuffer(key.encode("ascii"), dtype=np.uint8))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> TokenizedCorpus:
-        """Read a corpus written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as z:
-            raw, bounds = z["type_bytes"].tobytes(), z["type_offsets"].tolist()
+    def load(cls, path: str | os.PathLike, key: str | None = None, n_docs: int | None = None) -> TokenizedCorpus:
+        """Read a corpus written by :meth:`save`. A damaged file (truncated, a byte changed: every member of the
+        ``.npz`` carries a CRC-32 that is checked as it is read, and the arrays must fit together), or one that is
+        not the corpus ``key`` of ``n_docs`` documents, is a ``ValueError`` naming the file."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if key is not None and z["key"].tobytes() != key.encode("ascii"):
+                    raise _Damaged("it holds another corpus: the key inside is not the one in its name")
+                raw, bounds = z["type_bytes"].tobytes(), z["type_offsets"]
+                ids, offsets = z["ids"], z["offsets"]
+            _check_layout(ids, offsets, bounds, len(raw), n_docs)
+            bounds = bounds.tolist()
             types = [raw[a:b].decode("utf-8", "surrogatepass") for a, b in pairwise(bounds)]
-            return cls(types, z["ids"], z["offsets"])
+        except OSError:
+            raise  # not readable (missing, a folder, no permission): the error names the file
+        except Exception as e:  # a damaged file fails in many ways: BadZipFile (a CRC-32), EOFError, ValueError,
+            # KeyError, a SyntaxError from a changed .npy header, a MemoryError from a changed shape ...
+            why = str(e).splitlines()[0][:200] if str(e) else "no details"
+            why = why if isinstance(e, _Damaged) else f"{type(e).__name__}: {why}"
+            raise ValueError(f"{path}: truncated or corrupted tokenized-corpus file ({why})") from None
+        return cls(types, ids, offsets)
+
+
+class _Damaged(ValueError):
+    """A cache file that reads without error but does not hold what it should."""
+
+
+def _check_layout(ids: np.ndarray, offsets: np.ndarray, type_offsets: np.ndarray, n_type_bytes: int,
+                  n_docs: int | None) -> None:
+    """The arrays fit together: int32 ids, int64 offsets from 0 to len(ids), ``n_docs`` documents."""
+    if ids.dtype != np.int32 or offsets.dtype != np.int64 or type_offsets.dtype != np.int64:
+        raise _Damaged(f"wrong dtypes {ids.dtype}, {offsets.dtype}, {type_offsets.dtype}")
+    if ids.ndim != 1 or offsets.ndim != 1 or len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids):
+        raise _Damaged("document offsets do not fit the ids")
+    if n_docs is not None and len(offsets) != n_docs + 1:
+        raise _Damaged(f"{len(offsets) - 1} documents, expected {n_docs}")
+    if type_offsets.ndim != 1 or len(type_offsets) == 0 or type_offsets[-1] != n_type_bytes:
+        raise _Damaged("type offsets do not fit the type bytes")
 
 
 def select_docs(ids: np.ndarray, offsets: np.ndarray, idxs: Sequence[int] | np.ndarray,
@@ -126,9 +163,39 @@ def available_cores() -> int:
 _worker: ChunkTokenizer | None = None  # the memo of this worker process (see _start_worker)
 
 
-def _start_worker() -> None:
+def _start_worker(fast: bool, parent: int) -> None:
+    """A tokenizing worker leaves signals to its parent, which stops the pool and reports once: Ctrl-C (sent to
+    the whole process group) is ignored, SIGTERM (the parent's ``Pool.terminate``) ends it without a traceback,
+    and on Linux it gets SIGTERM when the parent dies, even by SIGKILL (no broken-pipe tracebacks)."""
     global _worker
-    _worker = ChunkTokenizer()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):  # not Linux
+        pass
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(0)
+    if fast:
+        _worker = ChunkTokenizer()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts(what: str) -> Iterator[None]:
+    """In the main thread, SIGTERM raises KeyboardInterrupt inside the block (as Ctrl-C does), so that the
+    pool is stopped on the way out and the caller reports it once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"terminated (SIGTERM) while {what}; nothing was cached")
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
 
 
 def _tokenize_fast(texts: list[str], memo: ChunkTokenizer | None = None) -> tuple[int, list[str], np.ndarray, list[int]]:
@@ -181,7 +248,9 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
                     chunk_size: int = 256, progress: bool | None = None) -> TokenizedCorpus:
     """Tokenize every text (in order) on all cores; with ``cache_dir``, reuse the result of an earlier run.
 
-    ``rules`` and ``tok`` must be picklable (module-level functions) when ``n_workers > 1``.
+    ``rules`` and ``tok`` must be picklable (module-level functions) when ``n_workers > 1``. A cache entry that
+    is damaged (see :meth:`TokenizedCorpus.load`) is named in one line on stderr and rebuilt. SIGTERM while the
+    workers run is a ``KeyboardInterrupt`` (the workers are stopped, nothing is cached).
     """
     texts = list(texts)
     for i, text in enumerate(texts):
@@ -189,30 +258,36 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
             raise TypeError(f"text {i} is a {type(text).__name__}, not a str")
     cache_file = None
     if cache_dir is not None:
-        cache_file = Path(cache_dir) / f"tokens-{_corpus_key(texts, rules, tok)}.npz"
+        key = _corpus_key(texts, rules, tok)
+        cache_file = Path(cache_dir) / f"tokens-{key}.npz"
         if cache_file.exists():
             try:
-                return TokenizedCorpus.load(cache_file)
-            except (OSError, ValueError, KeyError):
-                pass  # a damaged cache entry is rebuilt below
+                return TokenizedCorpus.load(cache_file, key, len(texts))
+            except FileNotFoundError:
+                pass  # removed meanwhile: rebuilt below
+            except (OSError, ValueError) as e:  # damaged: said once, rebuilt below and saved over it
+                print(f"warning: {e}; rebuilding this cache entry", file=sys.stderr)
     n_workers = n_workers or available_cores()
     batches = [texts[i:i + chunk_size] for i in range(0, len(texts), chunk_size)]
     fast = rules is None and tok is word_tokenize  # the default pipeline: memoised per chunk, straight to ids
     show = len(texts) >= 2000 if progress is None else progress
     bar = tqdm(total=len(texts), desc="tokenizing", unit="doc", disable=not show)
-    if n_workers <= 1 or len(batches) <= 1:
-        memo = ChunkTokenizer()
-        results = (_tokenize_fast(b, memo) if fast else _tokenize_chunk((b, rules, tok)) for b in batches)
-        corpus = _merge(results, len(texts), bar)
-    else:
-        default_word_tokenizer()  # built once here, inherited by forked workers
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(min(n_workers, len(batches)), initializer=_start_worker if fast else None) as pool:
-            work = pool.imap(_tokenize_fast, batches) if fast else pool.imap(_tokenize_chunk, [(b, rules, tok) for b in batches])
-            corpus = _merge(work, len(texts), bar)
-    bar.close()
+    try:
+        if n_workers <= 1 or len(batches) <= 1:
+            memo = ChunkTokenizer()
+            results = (_tokenize_fast(b, memo) if fast else _tokenize_chunk((b, rules, tok)) for b in batches)
+            corpus = _merge(results, len(texts), bar)
+        else:
+            default_word_tokenizer()  # built once here, inherited by forked workers
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with (ctx.Pool(min(n_workers, len(batches)), initializer=_start_worker, initargs=(fast, os.getpid())) as pool,
+                  _sigterm_interrupts(f"tokenizing {len(texts):,} texts")):  # leaving the pool stops its workers
+                work = pool.imap(_tokenize_fast, batches) if fast else pool.imap(_tokenize_chunk, [(b, rules, tok) for b in batches])
+                corpus = _merge(work, len(texts), bar)
+    finally:
+        bar.close()
     if cache_file is not None:
-        corpus.save(cache_file)
+        corpus.save(cache_file, key)
     return corpus
 
 
