@@ -77,8 +77,9 @@ def read_config(run_dir: str | Path) -> dict:
 
 
 def save_config(run_dir: Path, config: dict) -> None:
-    """Write config.json (everything that defines the run, plus results once known), atomically."""
-    write_json(run_dir / "config.json", json.loads(json.dumps(config, default=str)))
+    """Write config.json (everything that defines the run, plus results once known), atomically, with a
+    checksum of its contents (a later stage reads it: an edited config.json is refused, naming it)."""
+    write_json(run_dir / "config.json", json.loads(json.dumps(config, default=str)), checksum=True)
 
 
 def data_digest(texts: list[str], labels: list | None = None) -> str:

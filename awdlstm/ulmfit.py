@@ -256,18 +256,13 @@ def train_classifier(texts: Texts, encoder: str | Path, recipe: ClasRecipe, run_
             train_labels = [texts.labels[i] for i in train_idx]
             valid_labels = [texts.labels[i] for i in valid_idx]
             labels = LabelVocab.build(train_labels)
-            missing = sorted(set(valid_labels) - set(labels.itos))
-            if missing:
-                raise ValueError(f"the validation documents have label(s) {missing} that no training document has; "
-                                 "every class needs training examples (check the labels, the split, or "
-                                 "--train-docs)")
             train = corpus.subset(train_idx, recipe.max_tokens).numericalize(vocab)
             valid = corpus.subset(valid_idx, recipe.max_tokens).numericalize(vocab)
             shard = {"rank": D.rank(), "world_size": D.world_size()}
             train_dl = ClasLoader(train, train_labels, bs=recipe.bs, seq_len=recipe.seq_len, shuffle=True,
                                   backwards=backwards, seed=seed, label_vocab=labels, **shard)
             valid_dl = ClasLoader(valid, valid_labels, bs=recipe.bs, seq_len=recipe.seq_len, shuffle=False,
-                                  backwards=backwards, label_vocab=labels, **shard)
+                                  backwards=backwards, label_vocab=labels, source="the validation split", **shard)
             print(f"{len(train_idx)} training and {len(valid_idx)} validation documents, labels {labels.itos}; "
                   f"data ready in {time.time() - t0:.1f}s")
 

@@ -256,6 +256,10 @@ def test_resume_with_a_broken_or_foreign_checkpoint(runs, tmp_path, capsys):
     fails("finetune_lm", "--resume", run, capsys=capsys, needles=[f"{run / 'last.pt'}: truncated or corrupted"])
     cfg = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**cfg, "recipe": {**cfg["recipe"], "no_such": 1}}))
+    fails("finetune_lm", "--resume", run, capsys=capsys,
+          needles=[f"{run / 'config.json'}: edited or corrupted, its contents do not match the checksum saved in it"])
+    cfg.pop("content_sha256")  # a config.json without a checksum (written by hand) is read, and checked
+    (run / "config.json").write_text(json.dumps({**cfg, "recipe": {**cfg["recipe"], "no_such": 1}}))
     fails("finetune_lm", "--resume", run, capsys=capsys, needles=["recipe fields this version does not know: ['no_such']"])
 
 
@@ -389,6 +393,6 @@ def test_a_refused_run_leaves_no_folder(runs, tmp_path, capsys):
                    + "a strange film,c,1\n")
     fails("train_classifier", *TINY, "--csv", odd, "--valid-col", "v", "--encoder", runs / "lm", "--run-dir",
           tmp_path / "new4", "--cache-dir", str(runs / "cache"), capsys=capsys,
-          needles=["the validation documents have label(s) ['c'] that no training document has"])
+          needles=["the validation split: 1 of these 1 documents have a label that is not a class of the classifier: 'c'"])
     for name in ("new", "new2", "new3", "new4"):
         assert not (tmp_path / name).exists(), name

@@ -120,7 +120,7 @@ def lm_run(tmp_path_factory):
 
 
 def clas_args(lm_run, tmp_path, *more):
-    return [*TINY, "--encoder", lm_run / "lm", "--cache-dir", lm_run / "cache", "--epochs", "1", "--lrs", "0.02",
+    return [*TINY, "--encoder", lm_run / "lm", "--cache-dir", lm_run / "cache", "--epochs", "1,0,0,0",
             "--train-docs", "16", "--valid-docs", "8", "--run-dir", tmp_path / "clas", *more]
 
 
