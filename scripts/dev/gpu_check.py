@@ -6,8 +6,9 @@ result, rewritten after each part, so a killed run keeps what it had) and OUT/gp
     python3 scripts/dev/gpu_check.py OUT --parts speed,recipe     # some parts only
 
 Without CUDA (and without `--device cpu --tiny`) it says so, writes that into the JSON and exits 0 at once.
-Five parts, in this order, each with its own time budget, each a pass/fail with its figure; a part that
-fails records its error and traceback and the next part still runs:
+Five parts, in this order (the recipe last: it fills the time the others leave), each with its own time
+budget, each a pass/fail with its figure; a part that fails records its error and traceback and the next part
+still runs:
 
   parity  fastai's fixture weights (tests/fixtures) on the device give fastai's outputs; the full-size LM and
           classifier (400/1152/3, random weights) give the CPU's outputs in fp32 with TF32 off; train-mode
@@ -18,11 +19,11 @@ fails records its error and traceback and the next part still runs:
           losses track fp32's, none is NaN, the scaler's skipped steps are counted.
   speed   scripts/dev/bench.py (or scripts/bench.py) lm | clas | generate at full size, the `gpu` preset's bs
           and seq_len: tokens/s, reviews/s, words/s, peak GPU memory (one subprocess each, with a timeout).
+  dist    `torchrun --nproc_per_node 1` with nccl (gloo on a CPU): one LM step and one classifier step through
+          DistributedDataParallel equal the same steps without it.
   recipe  the `gpu` preset from random weights: scripts/finetune_lm.py for as many epochs (and documents) as
           fit the part's budget (planned from the speed part's rates), then scripts/train_classifier.py's
           gradual-unfreezing stages: time per epoch, perplexity, validation accuracy.
-  dist    `torchrun --nproc_per_node 1` with nccl (gloo on a CPU): one LM step and one classifier step through
-          DistributedDataParallel equal the same steps without it.
 
 Parts parity and amp run in a child process of their own (a CUDA error or a hang there cannot take the other
 parts down); the others drive subprocesses. Every subprocess runs with this checkout first on PYTHONPATH, so
@@ -66,9 +67,9 @@ import torch  # noqa: E402
 from tokenizers.atomic import atomic_write  # noqa: E402
 
 SCHEMA = "gpu_check/1"
-PARTS = ("parity", "amp", "speed", "recipe", "dist")
-BUDGETS = {"parity": 45, "amp": 80, "speed": 100, "recipe": 240, "dist": 45}  # each part's cap, seconds
-MINIMUM = {"parity": 15, "amp": 25, "speed": 40, "recipe": 90, "dist": 20}  # kept back for each later part
+PARTS = ("parity", "amp", "speed", "dist", "recipe")  # the recipe last: it takes the time the others left
+BUDGETS = {"parity": 40, "amp": 75, "speed": 90, "dist": 40, "recipe": 240}  # each part's cap, seconds
+MINIMUM = {"parity": 15, "amp": 25, "speed": 40, "dist": 35, "recipe": 90}  # kept back for each later part
 ISOLATED = ("parity", "amp")  # run in a child process of their own (they use CUDA in-process)
 FULL = {"emb": 400, "hid": 1152, "layers": 3, "vocab": 60000, "bs": 128, "seq_len": 80, "clas_bs": 128}
 TINY = {"emb": 16, "hid": 24, "layers": 2, "vocab": 2000, "bs": 8, "seq_len": 16, "clas_bs": 8}
@@ -495,7 +496,7 @@ def part_parity(ctx: dict) -> dict:
     checks.add(f"full-size LM logits {S['emb']}/{S['hid']}/{S['layers']} vocab {V}, eval, fp32: max |diff| / max |cpu|",
                r_lm <= 1e-4, r_lm, 1e-4, note=f"max |diff| {a_lm:.3g}")
     del cpu_lm, dev_lm, cpu_out, dev_out
-    lens = [900, 600, 400, 250, 120, 60, 30, 10] if not tiny else [40, 25, 12, 5]
+    lens = [600, 400, 250, 150, 100, 60, 30, 10] if not tiny else [40, 25, 12, 5]
     docs = [[2] + torch.randint(2, V, (n - 1,), generator=g).tolist() for n in lens]
     x_clas = next(iter(ClasLoader(docs, None, bs=len(docs), seq_len=72 if not tiny else 8, shuffle=False)))[0]
     torch.manual_seed(0)
@@ -853,6 +854,9 @@ def part_recipe(ctx: dict) -> dict:
         det["lm"]["projected_min_per_epoch_100k_reviews"] = round(4 * n_tokens * 0.9 / (train_tokens / per_epoch) / 60, 2)
     if not ok:
         return checks.result(f"LM run failed: {why or 'no perplexity'}", **det)
+    if ctx.get("report"):  # into the JSON now: a run killed during the classifier keeps the LM's figures
+        ctx["report"]({**checks.result(f"LM done ({r['seconds']} s); the classifier is running", **det),
+                       "status": "running"})
 
     n_train, n_valid = int((~is_valid).sum()), int(is_valid.sum())
     clas_seconds = deadline - time.time() - SCRIPT_OVERHEAD_S - 10
@@ -901,7 +905,7 @@ def part_dist(ctx: dict) -> dict:
     out = Path(ctx["work"]) / "dist.json"
     out.unlink(missing_ok=True)
     ctx_file = Path(ctx["work"]) / "dist_ctx.json"
-    save_json(ctx_file, {k: v for k, v in ctx.items() if k != "previous"})
+    save_json(ctx_file, ctx_for_child(ctx))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
            Path(__file__).resolve(), ctx["out"], "--dist-worker", "--ctx", ctx_file, "--part-out", out]
     env = {**ctx["env"], "OMP_NUM_THREADS": ctx["env"].get("OMP_NUM_THREADS", "4")}
@@ -1047,6 +1051,11 @@ def child_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def ctx_for_child(ctx: dict) -> dict:
+    """What a child process gets: everything but the earlier results and the progress callback."""
+    return {k: v for k, v in ctx.items() if k not in ("previous", "report")}
+
+
 def run_part(name: str, ctx: dict) -> dict:
     """Part `name`: in a child process (ISOLATED) or here, within ctx['budget'] seconds."""
     if name not in ISOLATED:
@@ -1054,7 +1063,7 @@ def run_part(name: str, ctx: dict) -> dict:
     work = Path(ctx["work"])
     ctx_file, out = work / f"{name}_ctx.json", work / f"{name}.json"
     out.unlink(missing_ok=True)
-    save_json(ctx_file, {k: v for k, v in ctx.items() if k != "previous"})
+    save_json(ctx_file, ctx_for_child(ctx))
     r = run_cmd([sys.executable, Path(__file__).resolve(), ctx["out"], "--part", name, "--ctx", ctx_file,
                  "--part-out", out], ctx["budget"], ctx["env"])
     if out.is_file():
@@ -1113,7 +1122,11 @@ def main(argv: list[str] | None = None) -> int:
             elif name != "parity" and base_ctx["corpus_csv"] is None:
                 r = {"status": "error", "error": f"no corpus: {res['corpus'].get('error')}"}
             else:
-                ctx = {**base_ctx, "budget": budget, "started_at": t0, "previous": res["parts"]}
+                def report(partial: dict, name=name) -> None:
+                    res["parts"][name] = partial
+                    save_json(json_path, res)
+
+                ctx = {**base_ctx, "budget": budget, "started_at": t0, "previous": res["parts"], "report": report}
                 try:
                     r = run_part(name, ctx)
                 except Exception as e:  # noqa: BLE001 - recorded; the next part still runs
