@@ -183,13 +183,13 @@ def run_cmd(cmd: list[str], timeout: float, env: dict, prefix: str = "    ") -> 
 
 
 def _end_group(proc: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, 2)):
         try:
             os.killpg(proc.pid, sig)
         except (ProcessLookupError, PermissionError):
             return
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=grace)
             return
         except subprocess.TimeoutExpired:
             continue
@@ -238,12 +238,17 @@ def host_info(device: str) -> dict:
             info[mod] = __import__(mod).__version__
         except Exception as e:  # noqa: BLE001 - recorded, not fatal here
             info[mod] = f"missing ({type(e).__name__})"
-    if device == "cuda":
-        p = torch.cuda.get_device_properties(0)
-        info.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), gpu=p.name,
-                    gpu_memory_GiB=round(p.total_memory / 2**30, 1), capability=f"{p.major}.{p.minor}",
-                    gpu_count=torch.cuda.device_count(), bf16_supported=torch.cuda.is_bf16_supported())
+    if device == "cuda":  # no CUDA context here: the GPU's details come from the first part's process (gpu_info)
+        info.update(cuda=torch.version.cuda, gpu_count=torch.cuda.device_count())
     return info
+
+
+def gpu_info() -> dict:
+    """The GPU, cuDNN and the default TF32 flags, read in a part's own process (the parent makes no CUDA context)."""
+    p = torch.cuda.get_device_properties(0)
+    return {"gpu": p.name, "gpu_memory_GiB": round(p.total_memory / 2**30, 1), "capability": f"{p.major}.{p.minor}",
+            "cudnn": torch.backends.cudnn.version(), "bf16_supported": torch.cuda.is_bf16_supported(),
+            "tf32_defaults": tf32_state()}
 
 
 def find_corpus(arg: str | None, tiny: bool) -> tuple[Path, str, str]:
@@ -333,6 +338,18 @@ def tf32_state() -> dict:
                 state[name] = obj.fp32_precision
         return state
     return {"matmul_allow_tf32": b.cuda.matmul.allow_tf32, "cudnn_allow_tf32": b.cudnn.allow_tf32}
+
+
+class Laps:
+    """Seconds per section: `lap("name")` closes the section that began at the previous call."""
+
+    def __init__(self):
+        self.t, self.times = time.time(), {}
+
+    def __call__(self, name: str) -> None:
+        now = time.time()
+        self.times[name] = round(now - self.t, 2)
+        self.t = now
 
 
 def maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -450,10 +467,12 @@ def part_parity(ctx: dict) -> dict:
     from data import ClasLoader
     dev, tiny = torch.device(ctx["device"]), ctx["tiny"]
     S = TINY if tiny else FULL
+    gpu = gpu_info() if dev.type == "cuda" else {}
     tf32 = exact_fp32()
-    checks, det = Checks(), {"tf32": tf32, "sizes": S}
+    checks, det = Checks(), {"tf32": tf32, "sizes": S, **gpu}
     if dev.type == "cpu":
         det["note"] = "dry run: the 'device' side is the CPU itself"
+    lap = Laps()
     lm_fx = torch.load(FIXTURES / "awd_lstm_lm.pt", weights_only=True)
     clas_fx = torch.load(FIXTURES / "classifier.pt", weights_only=True)
 
@@ -480,6 +499,7 @@ def part_parity(ctx: dict) -> dict:
     checks.add("fastai fixture classifier logits (eval; BatchNorm randomized), max |diff|", max(d4, d5) <= 1e-5,
                max(d4, d5), 1e-5)
     del lm, clas
+    lap("fixtures")
 
     # 2. full size, random weights, eval: the device's outputs are the CPU's
     V, bs, sl = S["vocab"], 8 if not tiny else 4, S["seq_len"]
@@ -508,6 +528,7 @@ def part_parity(ctx: dict) -> dict:
     checks.add(f"full-size classifier logits ({len(lens)} documents of {min(lens)}-{max(lens)} tokens), eval, fp32: "
                "max |diff| / max |cpu|", r_cl <= 1e-4, r_cl, 1e-4)
     del cpu_clas, dev_clas
+    lap("full-size eval")
 
     # 3. train mode: WeightDropout on cuDNN's LSTM, the same masks on both sides
     steps = 3 if not tiny else 2
@@ -528,10 +549,11 @@ def part_parity(ctx: dict) -> dict:
                cmp["grad_rel"] <= 1e-3, cmp["grad_rel"], 1e-3, note=f"worst {cmp['worst_grad']}")
     checks.add("LM weights after the SGD steps (lr 1), max |diff|", cmp["weights_maxdiff"] <= 1e-5,
                cmp["weights_maxdiff"], 1e-5)
+    lap("LM train steps")
     torch.manual_seed(0)
     cbase = TextClassifier(V, 2, clas_config(emb_sz=S["emb"], n_hid=S["hid"], n_layers=S["layers"], output_p=0.0),
                            ps=[0.0], **mk)  # no head dropout: nn.Dropout's masks are not on the tape
-    tlens = [300, 200, 150, 100, 72, 40, 20, 8] if not tiny else [30, 20, 9, 4]
+    tlens = [200, 150, 100, 80, 60, 40, 20, 8] if not tiny else [30, 20, 9, 4]
     tdocs = [[2] + torch.randint(2, V, (n - 1,), generator=g).tolist() for n in tlens]
     xb = next(iter(ClasLoader(tdocs, None, bs=len(tdocs), seq_len=mk["bptt"], shuffle=False)))[0]
     cbatches = [(xb, torch.randint(0, 2, (len(tlens),), generator=g)) for _ in range(2)]
@@ -544,6 +566,8 @@ def part_parity(ctx: dict) -> dict:
     checks.add("classifier train-mode steps (2, SentenceEncoder chunks, same masks): losses and gradients",
                ccmp["finite"] and ccmp["loss_rel"] <= 1e-5 and ccmp["grad_rel"] <= 1e-3,
                {"loss_rel": ccmp["loss_rel"], "grad_rel": ccmp["grad_rel"]}, {"loss_rel": 1e-5, "grad_rel": 1e-3})
+
+    lap("classifier train steps")
 
     # 4. the real DropConnect on the device (its own RNG): finite, the raw weight trained, nothing replaced
     import warnings
@@ -565,6 +589,8 @@ def part_parity(ctx: dict) -> dict:
                                     "flat_weight_warnings": flat_warn}
     checks.add("WeightDropout with the device's own RNG: finite loss, the raw weight_hh gets a finite non-zero "
                "gradient and stays the LSTM's parameter", ok, float(loss.detach()))
+    lap("DropConnect on the device")
+    det["seconds"] = lap.times
     figure = (f"LM logits rel diff {r_lm:.2g}, classifier {r_cl:.2g}; train-mode grads rel diff "
               f"{max(cmp['grad_rel'], ccmp['grad_rel']):.2g} (TF32 off)")
     return checks.result(figure, **det)
@@ -675,7 +701,7 @@ def part_amp(ctx: dict) -> dict:
     figure = f"{step} steps, mean loss of the last {k}: {figure}" + "".join(
         f"; {p} skipped steps {n}" for p, n in skips.items()) + "".join(f"; {p} {w}" for p, w in skipped.items())
     return checks.result(figure, precisions=per, steps=step, lr=ctx["amp_lr"], sizes=S, vocab=len(vocab),
-                         tf32=tf32_state(), losses={p: [round(v, 4) for v in vs] for p, vs in losses.items()})
+                         tf32=tf32_state(), **(gpu_info() if dev.type == "cuda" else {}), losses={p: [round(v, 4) for v in vs] for p, vs in losses.items()})
 
 
 @contextlib.contextmanager
@@ -908,7 +934,7 @@ def part_dist(ctx: dict) -> dict:
     save_json(ctx_file, ctx_for_child(ctx))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
            Path(__file__).resolve(), ctx["out"], "--dist-worker", "--ctx", ctx_file, "--part-out", out]
-    env = {**ctx["env"], "OMP_NUM_THREADS": ctx["env"].get("OMP_NUM_THREADS", "4")}
+    env = {"OMP_NUM_THREADS": "4", "NCCL_SOCKET_IFNAME": "lo", "NCCL_DEBUG": "WARN", **ctx["env"]}  # one rank: loopback
     r = run_cmd(cmd, max(5.0, ctx["budget"] - 2), env)
     why = cmd_failure(r)
     res = read_json(out) if out.is_file() else None
@@ -987,7 +1013,10 @@ def dist_worker(ctx: dict) -> dict:
                    math.isfinite(l1) and abs(l1 - l0) <= 1e-6 * max(1.0, abs(l0)) and grad_rel <= 1e-5 and w_diff <= 1e-6,
                    {"loss": l1, "grad_rel": grad_rel, "weights_maxdiff": w_diff},
                    {"loss_rel": 1e-6, "grad_rel": 1e-5, "weights_maxdiff": 1e-6})
-    dist.barrier()
+    if cuda:
+        dist.barrier(device_ids=[dev.index])
+    else:
+        dist.barrier()
     dist.destroy_process_group()
     return checks.result(f"{backend}, world size {ws}: LM loss {det['lm']['loss']:.4f}, classifier loss "
                          f"{det['clas']['loss']:.4f}, equal to the steps without DDP", **det)
@@ -1134,6 +1163,9 @@ def main(argv: list[str] | None = None) -> int:
                     r = {"status": "error", "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
             r["seconds"] = round(time.time() - t0, 1)
             r["budget_s"] = round(budget, 1)
+            if r.get("details", {}).get("gpu") and "gpu" not in res["host"]:
+                res["host"].update({k: r["details"][k] for k in ("gpu", "gpu_memory_GiB", "capability", "cudnn",
+                                                                 "bf16_supported", "tf32_defaults") if k in r["details"]})
             res["parts"][name] = r
             print(f"== {name}: {r['status'].upper()} in {r['seconds']} s: {r.get('figure') or r.get('error')}", flush=True)
             save_json(json_path, res)
