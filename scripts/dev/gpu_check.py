@@ -17,7 +17,7 @@ still runs:
   amp     --amp-steps training steps of the full-size LM on the corpus's batches in fp32, bf16 and fp16 +
           GradScaler in lockstep (same batches, same initial weights, same seed per step): the mixed-precision
           losses track fp32's, none is NaN, the scaler's skipped steps are counted.
-  speed   scripts/dev/bench.py (or scripts/bench.py) lm | clas | generate at full size, the `gpu` preset's bs
+  speed   scripts/dev/bench.py lm | clas | generate at full size, the `gpu` preset's bs
           and seq_len: tokens/s, reviews/s, words/s, peak GPU memory (one subprocess each, with a timeout).
   dist    `torchrun --nproc_per_node 1` with nccl (gloo on a CPU): one LM step and one classifier step through
           DistributedDataParallel equal the same steps without it.
@@ -715,11 +715,8 @@ def warnings_ignored():
 # ---------------------------------------------------------------- part 3: speed
 
 def find_bench() -> Path:
-    """scripts/dev/bench.py after the layout change, scripts/bench.py before it."""
-    for p in (ROOT / "scripts" / "dev" / "bench.py", ROOT / "scripts" / "bench.py"):
-        if p.is_file():
-            return p
-    raise FileNotFoundError("no scripts/dev/bench.py or scripts/bench.py in the checkout")
+    """scripts/dev/bench.py beside this file."""
+    return Path(__file__).with_name("bench.py")
 
 
 def part_speed(ctx: dict) -> dict:
