@@ -1,4 +1,5 @@
-"""Our checkpoint format: weights + JSON config + vocab list, never pickled objects.
+"""Weights on disk: our checkpoint format (weights + JSON config + vocab list, never pickled objects), and
+the one place torch files are written (atomically) and read (tensors only, checksummed).
 
 `save_model(model, "run/lm.pt", vocab)` writes two files, each atomically (temp file + os.replace):
 * `run/lm.pt`: `torch.save` of a flat `{name: tensor}` state dict (read back with `weights_only=True`);
@@ -12,7 +13,9 @@ classifier (chapter 10, "Fine-Tuning the Language Model": `learn.save_encoder('f
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -20,12 +23,11 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from tokenizers.atomic import atomic_write, read_json, with_checksum
+from tokenizers.atomic import atomic_write, read_json, with_checksum, write_text
 from tokenizers.vocab import as_itos
 
 from .classifier import TextClassifier
 from .model import AWDLSTM, AWDLSTMConfig, LanguageModel
-from .train_checkpoint import check_digest, tensor_digest, torch_load
 
 FORMAT, VERSION = "awdlstm", 1
 
@@ -38,10 +40,58 @@ def meta_path(path: str | Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _atomic_write(path: Path, write) -> None:
-    with atomic_write(path, "wb") as f:
-        write(f)
+# ---------------------------------------------------------------- torch files: atomic, checksummed, code-free
 
+def save_torch(obj: dict, path: str | Path) -> Path:
+    """`torch.save(obj, path)` through a temporary file in the same folder and `os.replace` (atomic)."""
+    with atomic_write(path, "wb") as f:
+        torch.save(obj, f)
+    return Path(path)
+
+
+def torch_load(path: str | Path, map_location: str | torch.device = "cpu"):
+    """`torch.load(path, weights_only=True)`: tensors and plain containers only, never code from the file.
+
+    A file that is not a complete torch file (truncated by a crash or a partial copy, overwritten, empty)
+    or that holds pickled objects is a `ValueError` naming the file, not a traceback from deep inside torch.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path}: refused, it holds more than tensors and plain values "
+                         f"(weights_only load: {_first_line(e)})") from None
+    except (RuntimeError, EOFError, OSError, KeyError, IndexError, AttributeError, ImportError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: truncated or corrupted, not a complete torch file "
+                         f"({type(e).__name__}: {_first_line(e)})") from None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:200] if lines else "no details"
+
+
+def tensor_digest(sd: dict) -> str:
+    """sha256 of a state dict's names, dtypes, shapes and bytes: saved with the weights, checked on loading,
+    so that a file corrupted inside its tensor data (which `torch.load` reads without noticing) is refused."""
+    h = hashlib.sha256()
+    for k in sorted(sd):
+        t = sd[k]
+        if isinstance(t, torch.Tensor):
+            t = t.detach().cpu().contiguous().reshape(-1)
+            h.update(f"{k}|{t.dtype}|{t.numel()}|".encode())
+            h.update(t.view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def check_digest(path: str | Path, sd: dict, digest: str | None) -> None:
+    """Refuse weights whose `tensor_digest` is not the one saved with them (`digest` None: not recorded)."""
+    if digest is not None and tensor_digest(sd) != digest:
+        raise ValueError(f"{path}: corrupted, the weights do not match the checksum saved with them")
+
+
+# ---------------------------------------------------------------- models on disk
 
 def _itos(vocab) -> list[str] | None:
     return None if vocab is None else as_itos(vocab)
@@ -51,11 +101,11 @@ def _write(path: str | Path, sd: dict[str, torch.Tensor], meta: dict) -> None:
     path = Path(path)
     mpath = meta_path(path)
     weights = {k: v.detach().cpu() for k, v in sd.items()}  # tied weights stay one storage
-    _atomic_write(path, lambda f: torch.save(weights, f))
+    save_torch(weights, path)
     meta = {**meta, "sha256": tensor_digest(weights)}  # checked on loading: a corrupted file is refused
     # and the JSON itself (vocab, config, sizes, the weights' checksum) carries a checksum, checked by read_json
     text = json.dumps(with_checksum({"format": FORMAT, "version": VERSION, **meta}), ensure_ascii=True, indent=1)
-    _atomic_write(mpath, lambda f: f.write(text.encode("ascii")))
+    write_text(mpath, text)
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:

@@ -25,6 +25,7 @@ import torch
 from tokenizers.atomic import read_json
 
 from .checkpoint import (
+    check_digest,
     load_by_name,
     load_encoder,
     load_model,
@@ -35,7 +36,6 @@ from .checkpoint import (
 )
 from .classifier import TextClassifier
 from .model import AWDLSTMConfig, LanguageModel, lm_config
-from .train_checkpoint import check_digest
 
 __all__ = ["LoadedLM", "from_fastai_state_dict", "load_by_name", "load_encoder", "load_fastai_lm", "load_model",
            "map_fastai_keys", "match_embeds", "read_itos_pickle", "save_encoder", "save_model"]

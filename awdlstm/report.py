@@ -17,8 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from awdlstm.train_checkpoint import atomic_write_text
-from tokenizers.atomic import atomic_write
+from tokenizers.atomic import atomic_write, write_text
 
 PLOT_HINT = "matplotlib is not installed: no plot written (install the extra: pip install 'awdlstm[plot]')"
 
@@ -56,8 +55,8 @@ def write_history(run_dir: str | Path, epochs: list[dict], batches: dict[str, li
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(epochs)
-    atomic_write_text(buf.getvalue(), run_dir / "history.csv")
-    atomic_write_text(json.dumps({"epochs": epochs, "batches": batches}, indent=1), run_dir / "history.json")
+    write_text(run_dir / "history.csv", buf.getvalue())
+    write_text(run_dir / "history.json", json.dumps({"epochs": epochs, "batches": batches}, indent=1))
 
 
 _hinted = False

@@ -26,21 +26,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from awdlstm import distributed
-from awdlstm.checkpoint import load_by_name
+from awdlstm.checkpoint import load_by_name, save_torch, tensor_digest
 from awdlstm.lr_find import lr_find
 from awdlstm.model import LanguageModel
 from awdlstm.optim import Adam, norm_bias_params
 from awdlstm.precision import resolve_precision
 from awdlstm.report import EpochTable, SmoothLoss, format_time, plot_history, write_history
 from awdlstm.schedule import OneCycle, group_lrs
-from awdlstm.train_checkpoint import (
-    atomic_save,
-    load_checkpoint,
-    rng_state,
-    set_rng_state,
-    set_seed,
-    tensor_digest,
-)
+from awdlstm.train_checkpoint import load_checkpoint, rng_state, set_rng_state, set_seed
 
 METRICS = ("accuracy", "perplexity")
 
@@ -353,7 +346,7 @@ class Learner:
                 "cfg": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.cfg).items()}}
         if self.scaler is not None:
             ckpt["scaler"] = self.scaler.state_dict()
-        return atomic_save(ckpt, path)
+        return save_torch(ckpt, path)
 
     def load(self, path: str | Path, with_opt: bool = True) -> dict:
         """Restore a checkpoint written by `save`; returns its `fit` entry (n_epoch, lr_max, epoch done)."""

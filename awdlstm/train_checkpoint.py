@@ -11,16 +11,14 @@ interrupted save never leaves half a checkpoint behind.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tokenizers.atomic import atomic_write
+from awdlstm.checkpoint import check_digest, torch_load
 
 
 def set_seed(seed: int, deterministic: bool = False) -> None:
@@ -62,62 +60,6 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def atomic_save(obj: dict, path: str | Path) -> Path:
-    """`torch.save(obj, path)` through a temporary file in the same folder and `os.replace` (atomic)."""
-    with atomic_write(path, "wb") as f:
-        torch.save(obj, f)
-    return Path(path)
-
-
-def atomic_write_text(text: str, path: str | Path) -> Path:
-    """Write a text file atomically (temporary file + `os.replace`)."""
-    with atomic_write(path, "w", newline="") as f:
-        f.write(text)
-    return Path(path)
-
-
-def torch_load(path: str | Path, map_location: str | torch.device = "cpu"):
-    """`torch.load(path, weights_only=True)`: tensors and plain containers only, never code from the file.
-
-    A file that is not a complete torch file (truncated by a crash or a partial copy, overwritten, empty)
-    or that holds pickled objects is a `ValueError` naming the file, not a traceback from deep inside torch.
-    """
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ValueError(f"{path}: refused, it holds more than tensors and plain values "
-                         f"(weights_only load: {_first_line(e)})") from None
-    except (RuntimeError, EOFError, OSError, KeyError, IndexError, AttributeError, ImportError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise ValueError(f"{path}: truncated or corrupted, not a complete torch file "
-                         f"({type(e).__name__}: {_first_line(e)})") from None
-
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0][:200] if lines else "no details"
-
-
-def tensor_digest(sd: dict) -> str:
-    """sha256 of a state dict's names, dtypes, shapes and bytes: saved with the weights, checked on loading,
-    so that a file corrupted inside its tensor data (which `torch.load` reads without noticing) is refused."""
-    h = hashlib.sha256()
-    for k in sorted(sd):
-        t = sd[k]
-        if isinstance(t, torch.Tensor):
-            t = t.detach().cpu().contiguous().reshape(-1)
-            h.update(f"{k}|{t.dtype}|{t.numel()}|".encode())
-            h.update(t.view(torch.uint8).numpy())
-    return h.hexdigest()
-
-
-def check_digest(path: str | Path, sd: dict, digest: str | None) -> None:
-    """Refuse weights whose `tensor_digest` is not the one saved with them (`digest` None: not recorded)."""
-    if digest is not None and tensor_digest(sd) != digest:
-        raise ValueError(f"{path}: corrupted, the weights do not match the checksum saved with them")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

@@ -158,10 +158,10 @@ def test_sigkill_mid_training_then_resume(full, tmp_path):
 
 KEEP_SAVING = """
 import sys, torch
-from awdlstm.train_checkpoint import atomic_save
+from awdlstm.checkpoint import save_torch
 i = 0
 while True:
-    atomic_save({"model": {"w": torch.full((2_000_000,), float(i))}, "i": i}, sys.argv[1])
+    save_torch({"model": {"w": torch.full((2_000_000,), float(i))}, "i": i}, sys.argv[1])
     i += 1
 """
 

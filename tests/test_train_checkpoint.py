@@ -7,8 +7,9 @@ import pytest
 import torch
 from tiny_models import SeededBatches, ShuffledBatches, TinyLM, lm_batches
 
+from awdlstm.checkpoint import save_torch
 from awdlstm.train import FitInterrupted, Learner, TrainConfig
-from awdlstm.train_checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state, set_seed
+from awdlstm.train_checkpoint import load_checkpoint, rng_state, set_rng_state, set_seed
 
 
 def _learner(run_dir, train_dl):
@@ -77,9 +78,9 @@ def test_checkpoint_is_weights_only_and_atomic(tmp_path):
         def __reduce__(self):
             raise RuntimeError("boom")
 
-    atomic_save({"model": {}}, tmp_path / "keep.pt")
+    save_torch({"model": {}}, tmp_path / "keep.pt")
     with pytest.raises(RuntimeError, match="boom"):
-        atomic_save({"model": Unsaveable()}, tmp_path / "keep.pt")
+        save_torch({"model": Unsaveable()}, tmp_path / "keep.pt")
     assert load_checkpoint(tmp_path / "keep.pt") == {"model": {}}  # the old file survives a failed save
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     with pytest.raises(FileNotFoundError, match="nope.pt"):

@@ -40,6 +40,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
         raise
 
 
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a UTF-8 text file atomically."""
+    with atomic_write(path, "w", newline="") as f:
+        f.write(text)
+
+
 def write_json(path: str | os.PathLike, obj: object, checksum: bool = False) -> None:
     """Write ``obj`` as UTF-8 JSON, atomically; ``checksum=True`` (``obj`` a dict) adds its :func:`json_checksum`,
     so that :func:`read_json` refuses the file once its contents are edited or corrupted."""
