@@ -23,8 +23,18 @@ from collections.abc import Iterable
 from itertools import chain, compress, repeat
 
 from .rules import (
-    BOS, DEFAULT_RULES, SPECIAL_TOKENS, fix_html, lowercase, replace_all_caps, replace_maj, replace_rep, replace_space,
-    replace_wrep, rm_useless_spaces, spec_add_spaces,
+    BOS,
+    DEFAULT_RULES,
+    SPECIAL_TOKENS,
+    fix_html,
+    lowercase,
+    replace_all_caps,
+    replace_maj,
+    replace_rep,
+    replace_space,
+    replace_wrep,
+    rm_useless_spaces,
+    spec_add_spaces,
 )
 from .word import WordTokenizer, _split_runs
 
