@@ -134,6 +134,9 @@ DEFAULT_RULES: list[Rule] = [
 def apply_rules(text: str, rules: Sequence[Rule] | None = None) -> str:
     """Apply the pre-rules in order to the whole string (fastai's `compose(*rules)(text)`); default `DEFAULT_RULES`.
 
+        >>> apply_rules("This movie was GREAT!!! go go go")
+        'xxbos xxmaj this movie was xxup great xxrep 3 ! xxwrep 3 go'
+
     This is the plain composition, one rule after the other. `tokenizers/fast.py` gives the same string faster
     for a whole corpus (the rules cached per chunk); `tokenize_corpus` chooses it, and the tests check that both agree.
     """

@@ -91,6 +91,10 @@ class WordTokenizer:
     """spaCy 3's English tokenizer as fastai uses it (`SpacyTokenizer`): the book's word tokenizer.
 
     `WordTokenizer()(text)` gives the token texts spaCy gives, whitespace tokens included ('\\n\\n ').
+
+        >>> WordTokenizer()("(Don't) stop:) at 5pm.")
+        ['(', 'Do', "n't", ')', 'stop', ':)', 'at', '5', 'pm', '.']
+
     `special_cases`: strings always kept as one token (default: fastai's 9 special tokens, as fastai adds them).
     This is the algorithm, plain; `tokenizers/fast.py` memoises it for a whole corpus.
     """
