@@ -76,7 +76,7 @@ def _compile_suffixes(suffixes: list[str]) -> regex.Pattern:
 def _fast_url_pattern() -> str:
     """spaCy's URL pattern with its "user:password@" part `\\S+(?::\\S*)?@` written `\\S+@`: both match the same
     strings (":" is a non-space too), so the anchored match accepts the same chunks, but the original backtracks
-    quadratically on long chunks with many ":" and "@" (100,000 characters took minutes)."""
+    quadratically on long chunks with many ":" and "@"."""
     slow = r"(?:\S+(?::\S*)?@)?"
     assert slow in URL_PATTERN
     return URL_PATTERN.replace(slow, r"(?:\S+@)?")
