@@ -126,14 +126,22 @@ class CachedWordTokenizer(WordTokenizer):
         """As ``WordTokenizer._find_prefix``; no prefix rule starts with [a-z0-9], so those need no regex."""
         if s[0] in _ASCII_LOWER_DIGITS:
             return 0
-        return super()._find_prefix(s)
+        m = self._prefix(s)
+        return m.end() if m else 0
 
     def _find_suffix(self, s: str) -> int:
         """As ``WordTokenizer._find_suffix``. The rules that can end with a letter a-z are "'s" and the units
         after a digit, so an all-letter string ending in a-z has none."""
         if s[-1] in _ASCII_LOWER_DIGITS and s.isalpha():
             return 0
-        return super()._find_suffix(s)
+        m = self._suffix(s)
+        return m.end() - m.start() if m else 0
+
+    def _tokenize_core(self, core: str, specials: dict) -> list[str]:
+        """As ``WordTokenizer._tokenize_core``; a core of only a-z or only 0-9 (no special case) is one token."""
+        if _PLAIN(core) and core not in specials:
+            return [core]
+        return super()._tokenize_core(core, specials)
 
     def tokenize_run(self, run: str, specials: dict[str, list[str]] | None = None) -> list[str]:
         """As ``WordTokenizer.tokenize_run`` (uncached), with shortcuts for the commonest shapes."""
@@ -151,7 +159,8 @@ class CachedWordTokenizer(WordTokenizer):
         m = _MARK_WORD(run)
         if m and m[2] not in specials and self._find_prefix(run) == 1:
             return [m[1], m[2]]
-        return super().tokenize_run(run, specials)
+        prefixes, core, suffixes = self._split_affixes(run, specials)
+        return prefixes + self._tokenize_core(core, specials) + suffixes[::-1]
 
     def _has_special_match(self, tokens: list[str]) -> bool:
         """Whether the tokens of one run contain a pattern that the special-case pass would replace."""

@@ -129,15 +129,7 @@ class WordTokenizer:
         if run in specials:
             return list(specials[run])
         prefixes, core, suffixes = self._split_affixes(run, specials)
-        if core in specials:
-            middle = list(specials[core])
-        elif not core:
-            middle = []
-        elif self._url(core):
-            middle = [core]
-        else:
-            middle = self._split_infixes(core)
-        return prefixes + middle + suffixes[::-1]
+        return prefixes + self._tokenize_core(core, specials) + suffixes[::-1]
 
     def _find_prefix(self, s: str) -> int:
         """Length of the prefix at the start of `s` (0 if none): the first prefix rule that matches."""
@@ -175,8 +167,18 @@ class WordTokenizer:
             s = s[pre_len:len(s) - suf_len]
         return prefixes, s, suffixes
 
+    def _tokenize_core(self, core: str, specials: dict) -> list[str]:
+        """Step 4: what is left after the affixes is a special case, one URL, or split at infixes."""
+        if core in specials:
+            return list(specials[core])
+        if not core:
+            return []
+        if self._url(core):
+            return [core]
+        return self._split_infixes(core)
+
     def _split_infixes(self, core: str) -> list[str]:
-        """Step 4: `core` cut at every infix match (each infix its own token; one at the very start is not cut)."""
+        """`core` cut at every infix match (each infix its own token; one at the very start is not cut)."""
         tokens, start = [], 0
         for m in self._infixes(core):
             i, j = m.span()
