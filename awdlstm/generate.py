@@ -1,8 +1,9 @@
 """Text generation with a language model, chapter 10's `learn.predict(TEXT, N_WORDS, temperature=0.75)`.
 
 fastai re-reads the whole text from a zero state for every new word; here the prompt is read once and
-each sampled word is fed alone, the hidden state carrying the context (same distribution, linear time),
-through `OneTokenStep`, the LSTM cell written out for one token.
+each sampled word is fed alone, the hidden state carrying the context (same distribution, linear time).
+`generate_tokens` is that loop; `fast=True` (the default) swaps in `generate_fast.py`'s one-token step and
+sampler, `fast=False` keeps `model(x)` and `torch.multinomial`.
 `decode_text` turns the tokens back into readable text: it undoes xxmaj / xxup / xxrep / xxwrep (fastai's
 `decode_spec_tokens`) and the spaces the tokenizer put around punctuation.
 """
@@ -12,12 +13,11 @@ import re
 from collections.abc import Callable, Sequence
 
 import torch
-from torch import nn
 
 from tokenizers.rules import BOS, EOS, PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK
 from tokenizers.vocab import as_itos
 
-from .dropout import WeightDropout
+from .generate_fast import fast_step, sample_inverse_cdf
 from .model import LanguageModel
 
 _DROP = {BOS, PAD, EOS, "xxfake"}
@@ -96,74 +96,6 @@ def _itos_stoi(vocab) -> tuple[list[str], Callable[[str], int]]:
     return itos, lambda t: stoi.get(t, unk)
 
 
-def _halves(t: torch.Tensor | None) -> torch.Tensor | None:
-    """A matrix (rows, cols) or bias (rows,) as two halves of its rows, (2, rows/2, ...) (one block if rows is odd)."""
-    if t is None:
-        return None
-    k = 2 if t.shape[0] % 2 == 0 else 1
-    return t.reshape(k, t.shape[0] // k, *t.shape[1:])
-
-
-def _matvec(w: torch.Tensor, x: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """w @ x + b with w, b from `_halves`: both halves in one bmm, which torch spreads over two cores (a lone
-    matrix-vector product runs on one; this step reads every weight once per word, so it is bound by memory)."""
-    xs = x.reshape(1, 1, -1).expand(w.shape[0], 1, -1)  # as a row: (x^T w^T) takes torch's fast path
-    wt = w.transpose(1, 2)
-    y = torch.bmm(xs, wt) if b is None else torch.baddbmm(b.unsqueeze(1), xs, wt)
-    return y.reshape(-1)
-
-
-class OneTokenStep:
-    """The language model in eval mode for one token at a time, written out: chapter 12's `LSTMCell`.
-
-    Per layer, gates = W_ih @ x + W_hh @ h + (b_ih + b_hh), split into input, forget, cell and output
-    gates (torch's order); c = f*c + i*g, h = o*tanh(c). Then the tied decoder. The dropouts are identities
-    in eval mode. Same logits as `model(x)` on the carried state, to float rounding; about 1.8x faster per
-    word on a 2-core CPU than torch's LSTM called with one token (see `_matvec`).
-    """
-
-    def __init__(self, model: LanguageModel):
-        enc = model.encoder
-        self.emb = enc.encoder.weight.detach()
-        self.layers = []
-        for rnn in enc.rnns:  # views of the weights (no copy): (4*n_out, n_in), (4*n_out, n_out), (4*n_out,)
-            m = rnn.module
-            self.layers.append((_halves(m.weight_ih_l0.detach()), _halves(m.weight_hh_l0.detach()),
-                                _halves((m.bias_ih_l0 + m.bias_hh_l0).detach())))
-        dec = model.decoder.decoder
-        self.dec_w, self.dec_b = _halves(dec.weight.detach()), _halves(None if dec.bias is None else dec.bias.detach())
-
-    @staticmethod
-    def supports(model: nn.Module) -> bool:
-        """A float LanguageModel on the CPU made of this project's modules (not an int8 copy, not on a GPU)."""
-        if not isinstance(model, LanguageModel) or not isinstance(model.decoder.decoder, nn.Linear):
-            return False
-        rnns = model.encoder.rnns
-        return all(isinstance(r, WeightDropout) and type(r.module) is nn.LSTM and r.module.bias
-                   and r.module.weight_ih_l0.dtype == torch.float32 and r.module.weight_ih_l0.device.type == "cpu"
-                   for r in rnns)
-
-    def __call__(self, idx: int, state: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        """Token id and the per-layer 1-D states [(h, c), ...] -> logits (vocab,); `state` gets the new states."""
-        x = self.emb[idx]
-        for k, (w_ih, w_hh, b) in enumerate(self.layers):
-            h, c = state[k]
-            i, f, g, o = (_matvec(w_ih, x, b) + _matvec(w_hh, h, None)).chunk(4)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            state[k] = (h, c)
-            x = h
-        return _matvec(self.dec_w, x, self.dec_b)
-
-
-def _sample(probs: torch.Tensor, gen: torch.Generator) -> int:
-    """One index drawn with probability proportional to `probs` (vocab,), by inverse CDF: one uniform number.
-    (torch.multinomial draws one exponential per vocab entry, ~1.4 ms per word at 60,000 words.)"""
-    cdf = probs.double().cumsum(0)
-    u = torch.rand((), dtype=torch.float64, generator=gen) * cdf[-1]
-    return min(int(torch.searchsorted(cdf, u, right=True)), len(cdf) - 1)
-
-
 def _filter(probs: torch.Tensor, top_k: int | None, top_p: float | None, min_p: float | None) -> torch.Tensor:
     """Zero the probabilities that top-k, nucleus (top-p) and min-p sampling leave out. probs (vocab,)."""
     if min_p is not None and bool((probs >= min_p).any()):
@@ -184,11 +116,22 @@ def _filter(probs: torch.Tensor, top_k: int | None, top_p: float | None, min_p: 
     return probs
 
 
+def _sample_multinomial(probs: torch.Tensor, gen: torch.Generator) -> int:
+    """One index drawn with probability proportional to `probs` (vocab,), as fastai's `predict` draws it."""
+    return int(torch.multinomial(probs, 1, generator=gen))
+
+
 @torch.no_grad()
 def generate_tokens(model: LanguageModel, vocab, prompt_tokens: Sequence[str], n_words: int, temperature: float = 1.0,
                     no_unk: bool = True, seed: int | None = None, top_k: int | None = None,
-                    top_p: float | None = None, min_p: float | None = None) -> list[str]:
-    """Sample `n_words` tokens after `prompt_tokens` from a `LanguageModel` (the tokens only, prompt excluded)."""
+                    top_p: float | None = None, min_p: float | None = None, fast: bool = True) -> list[str]:
+    """Sample `n_words` tokens after `prompt_tokens` from a `LanguageModel` (the tokens only, prompt excluded).
+
+    The book's loop with the hidden state carried: read the prompt once, then feed each sampled word alone.
+    `fast=False`: each step is `model(x)` on one token and each word is drawn with `torch.multinomial`.
+    `fast=True` (default): the same distribution through `generate_fast.py`: its one-token step (for a float
+    model on the CPU; other models still take `model(x)`) and its inverse-CDF sampler.
+    """
     if n_words < 0:
         raise ValueError(f"n_words must be >= 0, got {n_words}")
     if temperature < 0:
@@ -203,20 +146,20 @@ def generate_tokens(model: LanguageModel, vocab, prompt_tokens: Sequence[str], n
         gen.manual_seed(seed)
     else:
         gen.seed()
+    sample = sample_inverse_cdf if fast else _sample_multinomial
     was_training = model.training
     model.eval()
     model.reset()
     try:
         x = torch.tensor([[stoi(t) for t in prompt_tokens]], dtype=torch.long, device=device)  # (1, n)
         logits = model(x)[0][0, -1].float().cpu()  # (vocab,), the prediction after the prompt
-        step = OneTokenStep(model) if OneTokenStep.supports(model) else None
-        state = [(h.reshape(-1), c.reshape(-1)) for h, c in model.encoder.hidden] if step else None
+        step = fast_step(model) if fast else None  # continues from the state the prompt left
         new: list[str] = []
         idx = -1  # the last sampled token, fed at the next step
         for i in range(n_words):
             if i > 0:  # the state carries the text so far: feed the last word alone
                 if step:
-                    logits = step(idx, state)
+                    logits = step(idx)
                 else:  # x (1, 1)
                     logits = model(torch.tensor([[idx]], device=device))[0][0, -1].float().cpu()
             if logits.numel() != len(itos):
@@ -229,8 +172,8 @@ def generate_tokens(model: LanguageModel, vocab, prompt_tokens: Sequence[str], n
                 idx = int(probs.argmax())
             else:
                 if temperature != 1.0:
-                    probs = probs.pow(1 / temperature)  # = softmax(logits / temperature), renormalised below
-                idx = _sample(probs, gen)
+                    probs = probs.pow(1 / temperature)  # = softmax(logits / temperature), renormalised by sample
+                idx = sample(probs, gen)
             new.append(itos[idx])
     finally:
         model.reset()
@@ -240,12 +183,13 @@ def generate_tokens(model: LanguageModel, vocab, prompt_tokens: Sequence[str], n
 
 def generate(model: LanguageModel, vocab, prompt: str, n_words: int, temperature: float = 1.0, no_unk: bool = True,
              seed: int | None = None, top_k: int | None = None, top_p: float | None = None,
-             tokenize: Callable[[str], list[str]] | None = None, min_p: float | None = None) -> str:
+             tokenize: Callable[[str], list[str]] | None = None, min_p: float | None = None, fast: bool = True) -> str:
     """Continue `prompt` by `n_words` sampled words and return the whole text, readable (`learn.predict`).
 
     The prompt is tokenized by `tokenize` (default: the project's `tokenizers.corpus.tokenize`, which
     adds xxbos as fastai does); each word is sampled from softmax(logits / temperature), never xxunk
     when `no_unk`, optionally restricted by `top_k`, `top_p` (nucleus) or `min_p`; `seed` makes it repeatable.
+    `fast`: see `generate_tokens` (the same distribution either way; a seed gives other words with each).
     """
     if tokenize is None:
         try:
@@ -254,5 +198,5 @@ def generate(model: LanguageModel, vocab, prompt: str, n_words: int, temperature
             raise ImportError(f"generate needs a tokenize function: pass tokenize=... ({e})") from None
     tokens = list(tokenize(prompt))
     new = generate_tokens(model, vocab, tokens, n_words, temperature=temperature, no_unk=no_unk, seed=seed,
-                          top_k=top_k, top_p=top_p, min_p=min_p)
+                          top_k=top_k, top_p=top_p, min_p=min_p, fast=fast)
     return decode_text(tokens + new)

@@ -1,8 +1,10 @@
-"""Text generation (learn.predict) and decoding tokens back to readable text."""
+"""Text generation (learn.predict) and decoding tokens back to readable text; the plain loop (fast=False) and
+generate_fast.py's one-token step and sampler (fast=True) agree."""
 import pytest
 import torch
 
-from awdlstm.generate import decode_spec_tokens, decode_text, generate, generate_tokens
+from awdlstm.generate import _sample_multinomial, decode_spec_tokens, decode_text, generate, generate_tokens
+from awdlstm.generate_fast import OneTokenStep, fast_step, sample_inverse_cdf
 from awdlstm.model import LanguageModel, lm_config
 
 ITOS = ["xxunk", "xxpad", "xxbos", "xxeos", "xxfld", "xxrep", "xxwrep", "xxup", "xxmaj",
@@ -99,8 +101,6 @@ def test_vocab_object_and_errors(lm):
 
 @pytest.mark.parametrize("vocab_sz", [20, 21])  # even: the products split in two halves; odd: one block
 def test_one_token_step_equals_the_model(vocab_sz):
-    from awdlstm.generate import OneTokenStep
-
     torch.manual_seed(1)
     model = LanguageModel(vocab_sz, lm_config(emb_sz=8, n_hid=13, n_layers=3)).eval()
     assert OneTokenStep.supports(model)
@@ -120,7 +120,6 @@ def test_one_token_step_equals_the_model(vocab_sz):
 
 
 def test_int8_copy_generates_through_the_model(lm):
-    from awdlstm.generate import OneTokenStep
     from awdlstm.quantize import quantize_int8
 
     q = quantize_int8(lm)
@@ -129,12 +128,61 @@ def test_int8_copy_generates_through_the_model(lm):
     assert len(generate_tokens(q, ITOS, prompt, 10, temperature=0)) == 10
 
 
-def test_sample_follows_the_probabilities():
-    from awdlstm.generate import _sample
-
+@pytest.mark.parametrize("sample", [sample_inverse_cdf, _sample_multinomial], ids=["inverse_cdf", "multinomial"])
+def test_sample_follows_the_probabilities(sample):
     gen = torch.Generator().manual_seed(0)
     probs = torch.tensor([0.0, 2.0, 0.0, 1.0, 1.0, 0.0])  # unnormalised, zeros never drawn
-    counts = torch.bincount(torch.tensor([_sample(probs, gen) for _ in range(20000)]), minlength=6)
+    counts = torch.bincount(torch.tensor([sample(probs, gen) for _ in range(20000)]), minlength=6)
     assert counts[[0, 2, 5]].sum() == 0
     torch.testing.assert_close(counts.double() / 20000, probs.double() / 4, atol=0.015, rtol=0)
-    assert _sample(torch.tensor([0.0, 0.0, 1e-30]), gen) == 2
+    assert sample(torch.tensor([0.0, 0.0, 1e-30]), gen) == 2
+
+
+@pytest.mark.parametrize("prompt", [["xxbos"], ["xxbos", "the", "movie", "was"], ["xxbos", "i", "liked", "it", "."]])
+def test_fast_and_plain_loops_give_the_same_greedy_text(prompt):
+    torch.manual_seed(2)
+    lm = LanguageModel(len(ITOS), lm_config(emb_sz=8, n_hid=12, n_layers=2)).eval()
+    with torch.no_grad():
+        for p in lm.parameters():
+            p.mul_(3.0)  # larger weights: a greedy text that changes words (the default init repeats one)
+    assert OneTokenStep.supports(lm)
+    plain = generate_tokens(lm, ITOS, prompt, 25, temperature=0, fast=False)
+    assert generate_tokens(lm, ITOS, prompt, 25, temperature=0, fast=True) == plain
+    assert generate_tokens(lm, ITOS, prompt, 25, top_k=1, seed=0, fast=True) == plain  # sampled, top_k=1: greedy
+    assert len(set(plain)) >= 3  # a text, not one word repeated
+
+
+def test_fast_and_plain_loops_sample_the_same_distribution(lm):
+    """The first word after a prompt, drawn many times each way (temperature 0.75, top_k 6): both follow the
+    model's own probabilities, so both agree with each other."""
+    prompt = ["xxbos", "the", "movie"]
+    with torch.no_grad():
+        lm.reset()
+        probs = lm(torch.tensor([[ITOS.index(t) for t in prompt]]))[0][0, -1].softmax(-1)
+        lm.reset()
+    probs[0] = 0.0
+    kth = probs.topk(6).values[-1]
+    want = probs.masked_fill(probs < kth, 0.0).pow(1 / 0.75)
+    want = want / want.sum()
+    n = 1500
+    freqs = {}
+    for fast in (True, False):
+        words = [generate_tokens(lm, ITOS, prompt, 1, temperature=0.75, top_k=6, seed=s, fast=fast)[0] for s in range(n)]
+        freqs[fast] = torch.bincount(torch.tensor([ITOS.index(w) for w in words]), minlength=len(ITOS)).double() / n
+        torch.testing.assert_close(freqs[fast], want.double(), atol=0.04, rtol=0)
+    assert (freqs[True] > 0).sum() == (freqs[False] > 0).sum() == 6
+    torch.testing.assert_close(freqs[True], freqs[False], atol=0.05, rtol=0)
+
+
+def test_fast_and_plain_loops_give_the_same_logits(lm):
+    """Each step of the fast loop (OneTokenStep on the carried state) gives the plain loop's logits (model(x))."""
+    ids = [2, 9, 10, 11, 12, 14]
+    with torch.no_grad():
+        lm.reset()
+        lm(torch.tensor([ids[:2]]))
+        step = fast_step(lm)
+        for t in ids[2:]:
+            want = lm(torch.tensor([[t]]))[0][0, -1]
+            torch.testing.assert_close(step(t), want, rtol=1e-5, atol=1e-6)
+        lm.reset()
+    assert fast_step(lm) is None  # no state to continue from

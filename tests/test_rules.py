@@ -1,4 +1,5 @@
-"""fastai's pre-rules, checked rule by rule against fastai 2.8's own output (tests/fixtures/tokenize_rules.jsonl)."""
+"""fastai's pre-rules, checked rule by rule against fastai 2.8's own output (tests/fixtures/tokenize_rules.jsonl),
+and the cached default rules of tokenizers/fast.py against their plain composition."""
 import json
 
 import pytest
@@ -7,6 +8,7 @@ from hypothesis import strategies as st
 
 from conftest import FIXTURES
 from tokenizers import rules
+from tokenizers.fast import apply_default_rules
 from tokenizers.rules import DEFAULT_RULES, SPECIAL_TOKENS, apply_rules
 
 CASES = [json.loads(line) for line in (FIXTURES / "tokenize_rules.jsonl").open(encoding="utf-8")]
@@ -34,6 +36,7 @@ def test_each_rule_equals_fastai(case):
 def test_apply_rules_is_the_composition():
     for case in CASES:
         assert apply_rules(case["text"]) == case["after"][-1][1]
+        assert apply_default_rules(case["text"]) == case["after"][-1][1]  # the cached path (fast.py) too
 
 
 @pytest.mark.parametrize("fn, text, expected", [
@@ -61,23 +64,25 @@ def test_non_str_is_rejected_with_a_clear_error():
         apply_rules(b"bytes")
 
 
-def _one_by_one(text):
-    for rule in DEFAULT_RULES:
-        text = rule(text)
-    return text
-
-
 TRICKY = "aA Bb CC dD! (EE) x/y #z \\ go go go Go GO go... ooo!!! 🔥🔥🔥 &amp; <br /> \t\n\x1c\u3000\u00a0 ÉÉ"
+
+
+def test_apply_rules_runs_each_rule_in_order():
+    calls = []
+    logged = [lambda t, r=r: (calls.append(r.__name__), r(t))[1] for r in DEFAULT_RULES]
+    text = "Hello WORLD!!! go go go"
+    assert apply_rules(text, logged) == apply_rules(text) == "xxbos xxmaj hello xxup world xxrep 3 ! xxwrep 3 go"
+    assert calls == [r.__name__ for r in DEFAULT_RULES]
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.text(alphabet=st.sampled_from(TRICKY), max_size=60) | st.text(max_size=40))
 def test_fast_default_rules_equal_the_rules_one_by_one(text):
-    assert apply_rules(text) == _one_by_one(text)
+    assert apply_default_rules(text) == apply_rules(text)
 
 
 def test_fast_default_rules_on_the_fixture_texts_and_word_repeats():
     texts = [json.loads(line)["text"] for line in (FIXTURES / "tokenize.jsonl").open(encoding="utf-8")]
     texts += ["Go go go go now", "yes yes yes!", "no no nope", "la la la la la la", "aaa aaa aaa"]
     for text in texts:
-        assert apply_rules(text) == _one_by_one(text)
+        assert apply_default_rules(text) == apply_rules(text)

@@ -1,4 +1,5 @@
-"""Tests for tokenizers/word.py: spaCy 3.8's English tokenizer (as fastai uses it), rewritten without spaCy.
+"""Tests for tokenizers/word.py: spaCy 3.8's English tokenizer (as fastai uses it), rewritten without spaCy,
+and for its memoised twin in tokenizers/fast.py (CachedWordTokenizer), which must give the same tokens.
 
 Expected values come from fastai 2.8.12 + spaCy 3.8.18 (the fixtures, and CASES below, recorded by running
 `fastai.text.core.WordTokenizer()` on each string).
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tokenizers.fast import CachedWordTokenizer, cached_word_tokenizer
 from tokenizers.rules import SPECIAL_TOKENS, apply_rules, replace_space
 from tokenizers.spacy_tables import EXCEPTIONS, PREFIXES, SUFFIXES
 from tokenizers.word import _WHITESPACE, WordTokenizer, _split_runs, forward_suffix_regex, word_tokenize
@@ -111,7 +113,9 @@ def test_fixture_post_rules_strings(fixtures_dir):
 @pytest.mark.parametrize("text,tokens", CASES)
 def test_cases_equal_spacy(text, tokens):
     assert WordTokenizer()(text) == tokens
-    assert word_tokenize(text) == tokens  # the shared instance (warm cache) agrees
+    assert word_tokenize(text) == tokens  # the shared instance agrees
+    assert CachedWordTokenizer()(text) == tokens  # the memoised one, cold
+    assert cached_word_tokenizer()(text) == tokens  # and warm (shared)
 
 
 def test_tables():
@@ -139,12 +143,13 @@ def _tricky_strings(n, seed=0):
 
 def test_reversed_suffix_regex_equals_spacy_forward_search():
     """Our suffix regex (reversed, one try at the end) finds the same suffix as spaCy's forward search."""
-    tok = WordTokenizer()
+    plain, cached = WordTokenizer(), CachedWordTokenizer()  # the cached one skips the regex for a-z words
     forward = forward_suffix_regex().search
     chunks = [s for s in _tricky_strings(20000) if s.split() == [s]]  # chunks never hold whitespace
-    for s in chunks + ["hi……", "x………", "a..", "10km²", "5US$", "it's", "e.g."]:
+    for s in chunks + ["hi……", "x………", "a..", "10km²", "5US$", "it's", "e.g.", "its", "km", "5km", "xs"]:
         m = forward(s)
-        assert tok._find_suffix(s) == (m.end() - m.start() if m else 0), s
+        assert plain._find_suffix(s) == cached._find_suffix(s) == (m.end() - m.start() if m else 0), s
+        assert plain._find_prefix(s) == cached._find_prefix(s), s
 
 
 def test_split_runs():
@@ -172,25 +177,15 @@ def test_custom_special_cases_and_errors():
     with pytest.raises(ValueError, match="special case"):
         WordTokenizer(special_cases=["a b"])
     with pytest.raises(ValueError, match="max_cache_size"):
-        WordTokenizer(max_cache_size=-1)
+        CachedWordTokenizer(max_cache_size=-1)
+    with pytest.raises(TypeError, match="str"):
+        CachedWordTokenizer()(b"bytes")
     assert SPECIAL_TOKENS[0] == "xxunk"
-
-
-def test_cache_is_bounded_and_transparent():
-    small = WordTokenizer(max_cache_size=10)
-    texts = _tricky_strings(2000, seed=1)
-    fresh = WordTokenizer()
-    assert [small(t) for t in texts] == [fresh(t) for t in texts]
-    assert len(small._cache) <= len(small.rules) + 10
-    runs = WordTokenizer(max_cache_size=10)  # one run at a time (ChunkTokenizer's way): the same bound
-    assert [runs.run_tokens(w)[0] for t in texts for w in t.split()] == [fresh.run_tokens(w)[0] for t in texts
-                                                                          for w in t.split()]
-    assert len(runs._cache) <= len(runs.rules) + 10
 
 
 def test_robust_inputs():
     tok = WordTokenizer()
-    assert tok("") == []
+    assert tok("") == [] and CachedWordTokenizer()("") == []
     assert tok("   ") == ["   "] and tok("\n\t ") == ["\n\t "]
     assert tok("\x00\x01a\x7f") == ["\x00\x01a\x7f"]
     assert tok("a\ud800b c") == ["a\ud800b", "c"]  # a lone surrogate (spaCy itself raises here)
@@ -199,9 +194,11 @@ def test_robust_inputs():
     assert len(tok("(" * 3000 + "x" + ")" * 3000)) == 6001
 
 
-def test_five_megabyte_document():
-    text = ("Don't stop (the movie) at 5pm... e-mail me@x.com!\n\n " * 100_000)[:5_000_000]
-    tokens = word_tokenize(text)
+@pytest.mark.parametrize("size, cached", [(500_000, False), (5_000_000, True)],
+                         ids=["plain-500KB", "cached-5MB"])  # the plain one is linear too, but slower
+def test_five_megabyte_document(size, cached):
+    text = ("Don't stop (the movie) at 5pm... e-mail me@x.com!\n\n " * 100_000)[:size]
+    tokens = (cached_word_tokenizer() if cached else word_tokenize)(text)
     assert "".join(tokens).replace(" ", "") == text.replace(" ", "")
     assert tokens[:19] == ["Do", "n't", "stop", "(", "the", "movie", ")", "at", "5", "pm", "...", "e", "-", "mail",
                            "me@x.com", "!", "\n\n ", "Do", "n't"]
@@ -231,20 +228,3 @@ def test_fast_url_pattern_accepts_what_spacy_accepts():
     for s in strings:
         assert bool(ours(s)) == bool(spacy_url(s)), s
     assert len(WordTokenizer()("a:b@" * 5000)) == 10001  # fast; spaCy's own pattern backtracks quadratically
-
-
-def test_word_and_one_mark_shortcut_equals_the_affix_loop():
-    """"movie," and "(the" skip the affix loop; every word + mark (and mark + word) gives the loop's tokens,
-    special cases among the words ("etc", "ca", "u.s") and marks that are no affix ("é", "_") included."""
-    tok = WordTokenizer()
-    specials = tok._special
-    words = ["movie", "a", "i", "etc", "ca", "wo", "dont", "u", "s", "km", "xxmaj", "e", "g", "mr", "st", "zzz"]
-    marks = sorted({c for c in "".join(PREFIXES + SUFFIXES) if not c.isalnum() and not c.isspace()} | set("é_%'\"."))
-    shapes = [w + m for w in words for m in marks] + [m + w for w in words for m in marks]
-    shortcut = 0
-    for s in shapes:
-        if s in specials:
-            continue
-        assert tok._tokenize_chunk(s, specials) == tok._tokenize_affixed(s, specials), s
-        shortcut += tok._tokenize_affixed(s, specials) in ([s[:-1], s[-1]], [s[0], s[1:]])
-    assert shortcut > len(shapes) // 3  # the shortcut's shapes are really there

@@ -7,6 +7,9 @@
     >>> Vocab.build([tokens], min_freq=1).encode(tokens)
     [2, 8, 9, 10, 11, 7, 12, 13]
 
+`tokenize` is the plain pipeline a reader steps into: the rules in order (rules.py), spaCy's algorithm
+(word.py), `replace_space`. `tokenize_corpus` gives the same tokens for many texts through the caches of fast.py.
+
 Depends on numpy and regex only; nothing here imports torch or the other packages of the project.
 """
 from .char import CharTokenizer

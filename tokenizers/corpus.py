@@ -36,10 +36,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .atomic import atomic_write
-from .chunk_cache import ChunkTokenizer
+from .fast import ChunkTokenizer, apply_default_rules, cached_word_tokenizer
 from .rules import DEFAULT_RULES, Rule, apply_rules, replace_space
 from .vocab import Vocab
-from .word import default_word_tokenizer, word_tokenize
+from .word import word_tokenize
 
 Tokenizer = Callable[[str], list[str]]
 CACHE_VERSION = "2"  # bump when the tokenizer's output changes, so old caches are not reused
@@ -210,11 +210,12 @@ def _tokenize_fast(texts: list[str], memo: ChunkTokenizer | None = None) -> tupl
 def _tokenize_chunk(args: tuple[list[str], Sequence[Rule] | None, Tokenizer]) -> tuple[None, list[str], np.ndarray, list[int]]:
     """Worker, any rules and tokenizer: a batch of texts -> (None, its types in first-seen order, int32 ids, lengths)."""
     texts, rules, tok = args
+    tok = cached_word_tokenizer() if tok is word_tokenize else tok  # fast.py's run cache: the same tokens
     index: dict[str, int] = {}
     ids = array("i")
     lengths = []
     for text in texts:
-        tokens = tok(apply_rules(text, rules))
+        tokens = tok(apply_default_rules(text) if rules is None else apply_rules(text, rules))  # fast.py's rules cache
         for t in dict.fromkeys(tokens):  # number new types in the order they first appear (linear in tokens)
             if t not in index:
                 index[t] = len(index)
@@ -269,7 +270,7 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
                 print(f"warning: {e}; rebuilding this cache entry", file=sys.stderr)
     n_workers = n_workers or available_cores()
     batches = [texts[i:i + chunk_size] for i in range(0, len(texts), chunk_size)]
-    fast = rules is None and tok is word_tokenize  # the default pipeline: memoised per chunk, straight to ids
+    fast = rules is None and tok is word_tokenize  # the default pipeline: fast.py's ChunkTokenizer, straight to ids
     show = len(texts) >= 2000 if progress is None else progress
     bar = tqdm(total=len(texts), desc="tokenizing", unit="doc", disable=not show)
     try:
@@ -278,7 +279,7 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
             results = (_tokenize_fast(b, memo) if fast else _tokenize_chunk((b, rules, tok)) for b in batches)
             corpus = _merge(results, len(texts), bar)
         else:
-            default_word_tokenizer()  # built once here, inherited by forked workers
+            cached_word_tokenizer()  # built once here, inherited by forked workers
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             with (ctx.Pool(min(n_workers, len(batches)), initializer=_start_worker, initargs=(fast, os.getpid())) as pool,
                   _sigterm_interrupts(f"tokenizing {len(texts):,} texts")):  # leaving the pool stops its workers

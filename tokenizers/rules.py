@@ -17,7 +17,6 @@ the same character sets as the ``regex`` module's, so using ``re`` keeps our out
 from __future__ import annotations
 
 import html
-import operator
 import re
 from collections.abc import Callable, Sequence
 
@@ -133,69 +132,16 @@ DEFAULT_RULES: list[Rule] = [
 
 
 def apply_rules(text: str, rules: Sequence[Rule] | None = None) -> str:
-    """Apply the pre-rules in order to the whole string (fastai's `compose(*rules)(text)`).
+    """Apply the pre-rules in order to the whole string (fastai's `compose(*rules)(text)`); default `DEFAULT_RULES`.
 
-    With the default rules this takes the cached path of :func:`apply_default_rules`, which gives the same
-    string several times faster.
+        >>> apply_rules("This movie was GREAT!!! go go go")
+        'xxbos xxmaj this movie was xxup great xxrep 3 ! xxwrep 3 go'
+
+    This is the plain composition, one rule after the other. `tokenizers/fast.py` gives the same string faster
+    for a whole corpus (the rules cached per chunk); `tokenize_corpus` chooses it, and the tests check that both agree.
     """
     if not isinstance(text, str):
         raise TypeError(f"apply_rules expects a str, got {type(text).__name__}")
-    if rules is None or list(rules) == DEFAULT_RULES:
-        return apply_default_rules(text)
-    for rule in rules:
+    for rule in DEFAULT_RULES if rules is None else rules:
         text = rule(text)
     return text
-
-
-# --- The default rules, fast -------------------------------------------------------------------------------
-# Run one by one, the regexes above scan every character of every text, and that costs more than the word
-# tokenizer itself. But after fix_html, every rule except replace_wrep only looks inside one chunk of the text
-# between two spaces (a chunk may hold other whitespace, such as newlines; that changes nothing below):
-# replace_rep matches runs of one non-space character, spec_add_spaces single characters, and
-# replace_all_caps / replace_maj a chunk between whitespace (or the ends of the string). rm_useless_spaces
-# only changes how many spaces separate chunks, which those two rules do not look at, so it can run last.
-# A text is mostly chunks seen before ("the", "movie,"), so the rewritten form of each chunk is cached, and
-# the cached forms are looked up and joined at C speed (map over dict.__getitem__).
-# replace_wrep needs two equal consecutive words at least; only then is it run, on the whole text, and if it
-# changes anything the remaining rules run one by one. tests/test_rules.py checks that both paths agree.
-
-_chunk_cache: dict[str, tuple[str, str]] = {}  # chunk -> (after replace_rep, after all chunk-local rules)
-_CACHE_SIZE = 500_000
-
-
-def rewrite_chunk(chunk: str) -> tuple[str, str]:
-    """The chunk-local rules on one chunk of a fix_html'd text between two spaces: (replace_rep(chunk), then
-    spec_add_spaces, replace_all_caps, replace_maj), skipping the rules with nothing to do."""
-    rep = replace_rep(chunk)
-    out = spec_add_spaces(rep) if ("/" in rep or "#" in rep or "\\" in rep) else rep
-    if out.lower() != out:  # only a chunk with capitals can change
-        out = replace_maj(replace_all_caps(out))
-    return rep, out
-
-
-def _rewrite_chunks(chunks: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The cached rewrites of every chunk (computing the missing ones first), as two parallel tuples."""
-    cache = _chunk_cache
-    try:
-        entries = list(map(cache.__getitem__, chunks))
-    except KeyError:
-        if len(cache) > _CACHE_SIZE:
-            cache.clear()
-        for chunk in set(chunks).difference(cache):
-            cache[chunk] = rewrite_chunk(chunk)
-        entries = list(map(cache.__getitem__, chunks))
-    reps, outs = zip(*entries)
-    return reps, outs
-
-
-def apply_default_rules(text: str) -> str:
-    """`DEFAULT_RULES` applied in order, exactly, with the chunk-local rules cached per chunk."""
-    chunks = fix_html(text).split(" ")
-    reps, outs = _rewrite_chunks(chunks)
-    text = " ".join(reps)
-    words = text.split()
-    if any(map(operator.eq, words, words[1:])) and (wrep := replace_wrep(text)) != text:
-        for rule in DEFAULT_RULES[3:]:  # rare: a word repeated; the rest of the rules one by one
-            wrep = rule(wrep)
-        return wrep
-    return lowercase(rm_useless_spaces(" ".join(outs)))

@@ -7,7 +7,7 @@ This module reproduces it token for token (spaCy 3.8) without spaCy. The algorit
 1. Whitespace pass. The text is cut into maximal runs of space / non-space characters (`str.isspace`).
    A single " " right after a word is that word's trailing space and is dropped; any other whitespace run
    (a newline, a second space, "\\n ") is kept as a token of its own.
-2. Each non-space chunk is looked up in the special cases ("don't" -> "do", "n't") and in a cache.
+2. Each non-space chunk is looked up in the special cases ("don't" -> "do", "n't").
 3. Otherwise affixes are split off, repeatedly: a prefix (the first matching rule in list order: "(",
    '"', "$" ...) and a suffix (the longest: ")", ".", "'s", "km" after a digit ...), stopping as soon as
    what is left is a special case.
@@ -16,14 +16,15 @@ This module reproduces it token for token (spaCy 3.8) without spaCy. The algorit
 5. A last pass over the document merges token sequences that spell a special case containing affix
    characters (":", ")" -> ":)" when the emoticon was glued to other text).
 
-The tables (character classes, rules, exceptions) are in `spacy_tables.py`.
+The tables (character classes, rules, exceptions) are in `spacy_tables.py`. This file is the algorithm, plain:
+`tokenizers/fast.py` memoises it per chunk for a whole corpus (what `tokenize_corpus` runs), and the tests
+check that both give the same tokens.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from itertools import chain
 
 import regex
 
@@ -36,23 +37,14 @@ _WS = "".join(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" for c
 # Whitespace runs that make tokens: two or more whitespace characters, or one that is not " ". (Written to
 # start with a character class, which lets `re` scan fast.)
 _WS_TOKEN = re.compile(f"([{_WS}](?:(?<! )[{_WS}]*|[{_WS}]+))")
-# Chunks that no affix, infix or URL rule can split (each rule needs a character outside [a-z] and [0-9]).
-_PLAIN = re.compile("[a-z]+|[0-9]+").fullmatch
-_ASCII_LOWER_DIGITS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
-_WORD_MARK = re.compile("([a-z]+)([^a-z0-9])").fullmatch  # "movie,"
-_MARK_WORD = re.compile("([^a-z0-9])([a-z]+)").fullmatch  # "(the"
 
 
 def _split_runs(text: str) -> list[str]:
     """Step 1: the non-space chunks and the whitespace tokens of `text`, in order."""
-    chunks = text.split()  # str.split() splits on str.isspace() characters, as spaCy does
-    joined = " ".join(chunks)
-    if text == joined or (chunks and len(text) == len(joined) + 1 and text[-1] == " " and text.startswith(joined)):
-        return chunks  # the common case: words separated by single spaces (and maybe one trailing space)
     parts = _WS_TOKEN.split(text)  # [words, whitespace, words, whitespace, ..., words]
     runs = [" "] if parts[0][:1] == " " else []  # a single leading space is a token too
     for k, part in enumerate(parts):
-        if k % 2 == 0:
+        if k % 2 == 0:  # words separated by single spaces: str.split() splits on str.isspace(), as spaCy does
             runs.extend(part.split())
         elif part[0] == " " and (k > 1 or parts[0]):  # after a word: its trailing space is not a token
             runs.append(part[1:])
@@ -84,7 +76,7 @@ def _compile_suffixes(suffixes: list[str]) -> regex.Pattern:
 def _fast_url_pattern() -> str:
     """spaCy's URL pattern with its "user:password@" part `\\S+(?::\\S*)?@` written `\\S+@`: both match the same
     strings (":" is a non-space too), so the anchored match accepts the same chunks, but the original backtracks
-    quadratically on long chunks with many ":" and "@" (100,000 characters took minutes)."""
+    quadratically on long chunks with many ":" and "@"."""
     slow = r"(?:\S+(?::\S*)?@)?"
     assert slow in URL_PATTERN
     return URL_PATTERN.replace(slow, r"(?:\S+@)?")
@@ -99,11 +91,15 @@ class WordTokenizer:
     """spaCy 3's English tokenizer as fastai uses it (`SpacyTokenizer`): the book's word tokenizer.
 
     `WordTokenizer()(text)` gives the token texts spaCy gives, whitespace tokens included ('\\n\\n ').
+
+        >>> WordTokenizer()("(Don't) stop:) at 5pm.")
+        ['(', 'Do', "n't", ')', 'stop', ':)', 'at', '5', 'pm', '.']
+
     `special_cases`: strings always kept as one token (default: fastai's 9 special tokens, as fastai adds them).
-    `max_cache_size`: number of distinct chunks whose tokens are remembered.
+    This is the algorithm, plain; `tokenizers/fast.py` memoises it for a whole corpus.
     """
 
-    def __init__(self, special_cases: Iterable[str] = SPECIAL_TOKENS, max_cache_size: int = 200_000):
+    def __init__(self, special_cases: Iterable[str] = SPECIAL_TOKENS):
         if isinstance(special_cases, str):
             raise TypeError("special_cases must be an iterable of strings, not a single string")
         self.rules: dict[str, tuple[str, ...]] = dict(EXCEPTIONS)
@@ -111,37 +107,45 @@ class WordTokenizer:
             if not isinstance(s, str) or not s or any(c.isspace() for c in s):
                 raise ValueError(f"a special case must be a non-empty string without whitespace, got {s!r}")
             self.rules[s] = (s,)
-        if max_cache_size < 0:
-            raise ValueError(f"max_cache_size must be >= 0, got {max_cache_size}")
-        self.max_cache_size = max_cache_size
+        self._special = {k: list(v) for k, v in self.rules.items()}
         self._prefix = _compile_prefixes(PREFIXES).match
         self._suffix = _compile_suffixes(SUFFIXES).match
         self._infixes = regex.compile("|".join(p for p in INFIXES if p.strip())).finditer
         self._url = re.compile("(?u)" + _fast_url_pattern()).match  # `re`, as spaCy: its \w, \d and \S
-        self._special = {k: list(v) for k, v in self.rules.items()}
         self._build_matcher()
-        self._cache: dict[str, list[str]] = dict(self._special)  # chunk -> tokens, special cases included
 
-    # --- steps 3-4: one chunk --------------------------------------------------------------------------------
+    def __call__(self, text: str) -> list[str]:
+        """Tokenize `text` as spaCy's English tokenizer: `WordTokenizer()("don't stop.")` -> ['do', "n't", 'stop', '.']."""
+        if not isinstance(text, str):
+            raise TypeError(f"WordTokenizer expects a str, got {type(text).__name__}")
+        tokens = [tok for run in _split_runs(text) for tok in self.tokenize_run(run)]  # steps 1-4
+        return self._apply_special_cases(text, tokens)  # step 5
+
+    # --- steps 2-4: one run of non-space characters ----------------------------------------------------------
+    def tokenize_run(self, run: str, specials: dict[str, list[str]] | None = None) -> list[str]:
+        """Tokens of one run: the run itself if a special case (step 2), else its prefixes, its core (a special
+        case, a URL, or split at infixes) and its suffixes (steps 3-4). `specials` default: this tokenizer's."""
+        specials = self._special if specials is None else specials
+        if run in specials:
+            return list(specials[run])
+        prefixes, core, suffixes = self._split_affixes(run, specials)
+        return prefixes + self._tokenize_core(core, specials) + suffixes[::-1]
+
     def _find_prefix(self, s: str) -> int:
-        """Length of the prefix at the start of `s` (0 if none). No prefix rule starts with [a-z0-9]."""
-        if s[0] in _ASCII_LOWER_DIGITS:
-            return 0
+        """Length of the prefix at the start of `s` (0 if none): the first prefix rule that matches."""
         m = self._prefix(s)
         return m.end() if m else 0
 
     def _find_suffix(self, s: str) -> int:
-        """Length of the suffix at the end of `s` (0 if none). The rules that can end with a letter a-z
-        are "'s" and the units after a digit, so an all-letter string ending in a-z has none."""
-        if s[-1] in _ASCII_LOWER_DIGITS and s.isalpha():
-            return 0
+        """Length of the suffix at the end of `s` (0 if none): the longest suffix rule that matches."""
         m = self._suffix(s)
         return m.end() - m.start() if m else 0
 
     def _split_affixes(self, s: str, specials: dict) -> tuple[list[str], str, list[str]]:
-        """Strip prefixes and suffixes off `s` until nothing changes or the rest is a special case."""
+        """Step 3: strip prefixes and suffixes off `s` until nothing changes or the rest is a special case.
+        Returns (prefixes, core, suffixes in the order found: outermost first)."""
         prefixes: list[str] = []
-        suffixes: list[str] = []  # in the order found (outermost first)
+        suffixes: list[str] = []
         last_len = -1
         while s and len(s) != last_len:
             if s in specials:
@@ -163,94 +167,41 @@ class WordTokenizer:
             s = s[pre_len:len(s) - suf_len]
         return prefixes, s, suffixes
 
-    def _tokenize_chunk(self, chunk: str, specials: dict) -> list[str]:
-        """Tokens of one chunk that is not a special case: prefixes, the core (special case, URL or split
-        at infixes), suffixes."""
-        if _PLAIN(chunk):
-            return [chunk]
-        # The commonest shapes after plain words: a word with one mark after or before it ("movie," "(the").
-        # When the mark is a whole suffix (prefix) and the word no special case, the loop below ends with
-        # [word, mark] ([mark, word]); this finds the same without it.
-        m = _WORD_MARK(chunk)
-        if m and m[1] not in specials and self._find_suffix(chunk) == 1:
-            return [m[1], m[2]]
-        m = _MARK_WORD(chunk)
-        if m and m[2] not in specials and self._find_prefix(chunk) == 1:
-            return [m[1], m[2]]
-        return self._tokenize_affixed(chunk, specials)
-
-    def _tokenize_affixed(self, chunk: str, specials: dict) -> list[str]:
-        """Steps 3-4 for any chunk: prefixes, the core (special case, URL or split at infixes), suffixes."""
-        tokens, core, suffixes = self._split_affixes(chunk, specials)
+    def _tokenize_core(self, core: str, specials: dict) -> list[str]:
+        """Step 4: what is left after the affixes is a special case, one URL, or split at infixes."""
         if core in specials:
-            tokens.extend(specials[core])
-        elif not core:
-            pass
-        elif _PLAIN(core) or self._url(core):
-            tokens.append(core)
-        else:
-            start = 0
-            for m in self._infixes(core):
-                i, j = m.span()
-                if i == 0:  # an infix at the very start is not split off
-                    continue
-                if i != start:
-                    tokens.append(core[start:i])
-                if i != j:
-                    tokens.append(core[i:j])
-                start = j
-            if start < len(core):
-                tokens.append(core[start:])
-        tokens.extend(reversed(suffixes))
+            return list(specials[core])
+        if not core:
+            return []
+        if self._url(core):
+            return [core]
+        return self._split_infixes(core)
+
+    def _split_infixes(self, core: str) -> list[str]:
+        """`core` cut at every infix match (each infix its own token; one at the very start is not cut)."""
+        tokens, start = [], 0
+        for m in self._infixes(core):
+            i, j = m.span()
+            if i == 0:
+                continue
+            if i != start:
+                tokens.append(core[start:i])
+            if i != j:
+                tokens.append(core[i:j])
+            start = j
+        if start < len(core):
+            tokens.append(core[start:])
         return tokens
-
-    def _tokenize_uncached(self, text: str) -> list[str]:
-        """Steps 1-4 with no special cases and no cache: what spaCy builds its matcher patterns with."""
-        return [tok for run in _split_runs(text) for tok in self._tokenize_chunk(run, {})]
-
-    # --- step 2: the chunk cache -----------------------------------------------------------------------------
-    def _tokenize_new_runs(self, runs: list[str]) -> tuple[list[str], bool]:
-        """Tokens of `runs` when some are not cached yet: tokenize and cache those, then join. Also returns
-        whether a run needs the special-case pass."""
-        cache, flagged = self._cache, self._flagged
-        new = {run: self._tokenize_chunk(run, self._special) for run in set(runs).difference(cache)}
-        cache.update(new)
-        flagged.update(run for run, toks in new.items() if self._has_special_match(toks))
-        tokens = list(chain.from_iterable(map(cache.__getitem__, runs)))
-        needs_pass = not flagged.isdisjoint(runs)
-        if len(cache) > len(self._special) + self.max_cache_size:  # full: as in spaCy, the cache stops growing
-            for run in new:
-                del cache[run]
-            flagged.difference_update(new)
-        return tokens, needs_pass
 
     # --- step 5: special cases that the affix rules split ----------------------------------------------------
     def _build_matcher(self) -> None:
         """spaCy puts every special case that contains an affix (or a space) into a phrase matcher, as the
-        tokens the affix rules alone make of it ("(:" -> "(", ":"). We index these patterns by first token.
-
-        A match is only replaced when there is no space inside it, so within one chunk. A chunk is therefore
-        flagged (and cached as such) when its tokens contain a pattern whose special case tokenizes
-        differently, and only documents with a flagged chunk go through the exact, document-wide pass."""
+        tokens the affix rules alone make of it ("(:" -> "(", ":"). We index these patterns by first token."""
         self._patterns: dict[str, list[tuple[str, ...]]] = {}
-        self._changing: dict[str, list[tuple[str, ...]]] = {}  # the patterns a replacement would change
         for key in sorted(self.rules):
             if self._find_prefix(key) or self._find_suffix(key) or any(True for _ in self._infixes(key)) or " " in key:
-                pattern = tuple(self._tokenize_uncached(key))
+                pattern = tuple(tok for run in _split_runs(key) for tok in self.tokenize_run(run, {}))
                 self._patterns.setdefault(pattern[0], []).append(pattern)
-                if pattern != self.rules[key]:
-                    self._changing.setdefault(pattern[0], []).append(pattern)
-        self._flagged = {k for k, toks in self._special.items() if self._has_special_match(toks)}
-
-    def _has_special_match(self, tokens: list[str]) -> bool:
-        """Whether the tokens of one chunk contain a pattern that the special-case pass would replace."""
-        if self._changing.keys().isdisjoint(tokens):
-            return False
-        for i, tok in enumerate(tokens):
-            for pat in self._changing.get(tok, ()):
-                if tuple(tokens[i:i + len(pat)]) == pat:
-                    return True
-        return False
 
     def _apply_special_cases(self, text: str, tokens: list[str]) -> list[str]:
         """spaCy's matcher pass: find every occurrence of every pattern, keep the longest (then earliest) of
@@ -261,6 +212,8 @@ class WordTokenizer:
             for pat in self._patterns.get(tok, ()):
                 if i + len(pat) <= n and tuple(tokens[i:i + len(pat)]) == pat:
                     matches.append((i, i + len(pat)))
+        if not matches:
+            return tokens
         matches.sort(key=lambda m: (m[0] - m[1], m[0]))  # longest first, then earliest
         seen: set[int] = set()
         kept = []
@@ -280,35 +233,6 @@ class WordTokenizer:
         out.extend(tokens[pos:])
         return out
 
-    def run_tokens(self, run: str) -> tuple[list[str], bool]:
-        """Steps 2-4 for one run of non-space characters, and whether step 5 could change its tokens."""
-        tokens = self._cache.get(run)
-        if tokens is not None:
-            return tokens, run in self._flagged
-        tokens = self._tokenize_chunk(run, self._special)
-        flagged = self._has_special_match(tokens)
-        if len(self._cache) < len(self._special) + self.max_cache_size:  # full: as in spaCy, it stops growing
-            self._cache[run] = tokens
-            if flagged:
-                self._flagged.add(run)
-        return tokens, flagged
-
-    def tokens_before_pass(self, text: str) -> tuple[list[str], bool]:
-        """Steps 1-4 of `text`, and whether step 5 (the special-case pass) would change those tokens."""
-        runs = _split_runs(text)
-        try:  # all runs cached: join their tokens at C speed
-            tokens = list(chain.from_iterable(map(self._cache.__getitem__, runs)))
-            return tokens, not self._flagged.isdisjoint(runs)
-        except KeyError:
-            return self._tokenize_new_runs(runs)
-
-    def __call__(self, text: str) -> list[str]:
-        """Tokenize `text` as spaCy's English tokenizer: `WordTokenizer()("don't stop.")` -> ['do', "n't", 'stop', '.']."""
-        if not isinstance(text, str):
-            raise TypeError(f"WordTokenizer expects a str, got {type(text).__name__}")
-        tokens, needs_pass = self.tokens_before_pass(text)
-        return self._apply_special_cases(text, tokens) if needs_pass else tokens
-
 
 def _trailing_spaces(text: str, tokens: list[str]) -> list[bool]:
     """For each token, whether spaCy gave it a trailing space (the single ' ' right after a non-space token)."""
@@ -326,7 +250,7 @@ _default: WordTokenizer | None = None
 
 
 def default_word_tokenizer() -> WordTokenizer:
-    """The shared `WordTokenizer` with fastai's special tokens as special cases (made on first use)."""
+    """The shared plain `WordTokenizer` with fastai's special tokens as special cases (made on first use)."""
     global _default
     if _default is None:
         _default = WordTokenizer()

@@ -100,7 +100,7 @@ def compare(texts: list[str], show: int) -> None:
     fast = tokenize_corpus(texts, n_workers=1, progress=False).to_lists()  # what the package runs
     t_fast = time.perf_counter() - t0
     same_fast = sum(a == b for a, b in zip(fast, theirs, strict=True))
-    print(f"tokenize_corpus (memoised per chunk, tokenizers/chunk_cache.py): documents identical {same_fast:,} / "
+    print(f"tokenize_corpus (memoised per chunk, tokenizers/fast.py): documents identical {same_fast:,} / "
           f"{n:,}, {t_fast:.1f} s single process")
     print(f"fastai (rules + spaCy), single process: {t_fastai:.1f} s ({n / t_fastai:,.0f} docs/s)")
     print(f"ours, rules: {t_rules:.2f} s; word tokenizer: {t_word:.2f} s ({n / t_word:,.0f} docs/s); "
