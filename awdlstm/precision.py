@@ -9,6 +9,7 @@ The weights, the optimizer, the loss, AR/TAR and the metrics always stay in fp32
 from __future__ import annotations
 
 import contextlib
+import platform
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,24 @@ def cpu_has_fast_bf16() -> bool:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def cpu_model() -> str:
+    """The CPU's model name as the OS reports it (Linux: /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def host_kind() -> str:
+    """One line naming this host's kind for the precision choice: the CPU model and whether it has native bf16."""
+    bf16 = "native bf16" if cpu_has_fast_bf16() else "no native bf16 (bf16 tests skipped)"
+    return f"host: {cpu_model()}, {torch.get_num_threads()} torch threads, {bf16}, torch {torch.__version__}"
 
 
 @dataclass(frozen=True)

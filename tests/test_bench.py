@@ -19,7 +19,7 @@ def bench_json(capsys, tmp_path, *args: str) -> dict:
 
 
 LM_TINY = ("lm", "--emb", "16", "--hid", "32", "--layers", "2", "--bs", "4", "--seq-len", "8", "--max-vocab", "500",
-           "--docs", "20", "--steps", "2", "--warmup", "1")
+           "--docs", "20", "--steps", "2", "--warmup", "1", "--precision", "fp32")  # pinned: `auto` depends on the host
 
 
 def test_bench_lm_tiny(capsys, tmp_path):
