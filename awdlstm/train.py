@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from awdlstm import distributed
 from awdlstm.checkpoint import load_by_name
+from awdlstm.classifier import TextClassifier
 from awdlstm.model import LanguageModel
 from awdlstm.optim import Adam, norm_bias_params
 from awdlstm.precision import resolve_precision
@@ -141,7 +142,8 @@ class Learner:
         self.model = model.to(self.device)
         self.train_dl, self.valid_dl, self.metrics = train_dl, valid_dl, list(metrics)
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.precision = resolve_precision(self.cfg.precision, self.device)
+        workload = "lm" if isinstance(model, LanguageModel) else "clas" if isinstance(model, TextClassifier) else None
+        self.precision = resolve_precision(self.cfg.precision, self.device, workload)  # what 'auto' means: precision.py
         self.scaler = torch.amp.GradScaler("cuda") if self.precision.use_scaler else None
         groups = model.param_groups()
         self.opt = Adam(groups, lr=1e-3, sqr_mom=self.cfg.sqr_mom, eps=self.cfg.eps, wd=self.cfg.wd,

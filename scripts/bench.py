@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     lm.add_argument("--unfused-loss", action="store_true",
                     help="logits stored, then cross-entropy, as fastai (default in fp32: fused, awdlstm/fused_loss.py)")
     lm.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                    help="auto: the device's default (fp32 on a CPU without native bf16); bf16 is measured even there")
+                    help="auto: what training picks (awdlstm/precision.py); bf16 is measured even on a CPU without native bf16")
     clas = sub.add_parser("clas", help="classifier inference and training reviews/s")
     clas.add_argument("--docs", type=int, default=500, help="validation reviews (random sample; 0 = all 5,000)")
     clas.add_argument("--bs", type=int, default=64, help="batch size")

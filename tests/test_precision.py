@@ -3,8 +3,10 @@ behaviour is tested here, explicitly, on hosts whose CPU has native bf16, and sk
 import pytest
 import torch
 
-from awdlstm import LanguageModel, lm_config
-from awdlstm.precision import cpu_has_fast_bf16, cpu_model, host_kind, resolve_precision
+from awdlstm import LanguageModel, TextClassifier, clas_config, lm_config
+from awdlstm import precision as P
+from awdlstm.precision import auto_precision, cpu_has_fast_bf16, cpu_model, host_kind, resolve_precision
+from awdlstm.train import Learner, TrainConfig
 
 CPU = torch.device("cpu")
 NATIVE = cpu_has_fast_bf16()
@@ -21,6 +23,31 @@ def test_fp32_and_the_refusals_on_any_cpu():
         resolve_precision("fp16", CPU)
     with pytest.raises(ValueError, match="precision must be one of"):
         resolve_precision("fp8", CPU)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_on_a_cpu_is_fp32_unless_bf16_was_measured_faster_for_the_workload(monkeypatch, native):
+    """The rule, on both kinds of host: bf16 only for a listed workload, and only with native bf16."""
+    monkeypatch.setattr(P, "cpu_has_fast_bf16", lambda: native)
+    monkeypatch.setattr(P, "CPU_BF16_WORKLOADS", frozenset())
+    assert [auto_precision(CPU, w) for w in (None, "lm", "clas")] == ["fp32"] * 3
+    monkeypatch.setattr(P, "CPU_BF16_WORKLOADS", frozenset({"lm"}))
+    assert auto_precision(CPU, "lm") == ("bf16" if native else "fp32")
+    assert auto_precision(CPU, "clas") == auto_precision(CPU, None) == "fp32"
+    assert resolve_precision("auto", CPU, "lm").dtype == (torch.bfloat16 if native else None)
+    with pytest.raises(ValueError, match="workload must be one of"):
+        auto_precision(CPU, "generate")
+
+
+def test_auto_on_this_host_and_what_the_learner_asks_for():
+    """The shipped list, on this host: Learner asks for its model's workload ('lm', 'clas', else None)."""
+    for w in P.WORKLOADS:
+        assert auto_precision(CPU, w) == ("bf16" if NATIVE and w in P.CPU_BF16_WORKLOADS else "fp32")
+    lm = LanguageModel(20, lm_config(emb_sz=8, n_hid=8, n_layers=1))
+    clas = TextClassifier(20, 2, clas_config(emb_sz=8, n_hid=8, n_layers=1))
+    for model, w in ((lm, "lm"), (clas, "clas")):
+        learn = Learner(model, [], cfg=TrainConfig(progress=False), device="cpu")
+        assert learn.precision.name == auto_precision(CPU, w) and not learn.precision.use_scaler
 
 
 @needs_native_bf16
