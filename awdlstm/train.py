@@ -3,8 +3,9 @@
 One readable loop serves the language model and the classifier. Per batch:
 
     logits, raw_out, out = model(x)                    # (bs, sl, vocab) or (bs, n_class); (bs, sl, emb) twice
-    loss = cross_entropy(logits, y)                    # flattened for the LM, in fp32 (fused with the
-                                                       # LM's decoder in fp32: fused_loss.py)
+    loss = cross_entropy(logits, y)                    # flattened for the LM, in fp32
+    (a language model in fp32: loss, raw_out, out = fused_lm_loss(model, x, y), its decoder fused with the
+     loss, the logits never stored: fused_loss.py, chosen by `Learner.fused_loss`)
     loss + alpha * AR(out) + beta * TAR(raw_out)       # activation regularisation, training only
     backward, optional gradient clipping, Adam step with the 1cycle lr and momentum of this batch
 
@@ -28,6 +29,7 @@ from tqdm.auto import tqdm
 from awdlstm import distributed
 from awdlstm.checkpoint import load_by_name
 from awdlstm.classifier import TextClassifier
+from awdlstm.fused_loss import fused_lm_loss
 from awdlstm.model import LanguageModel
 from awdlstm.optim import Adam, norm_bias_params
 from awdlstm.precision import resolve_precision
@@ -164,12 +166,14 @@ class Learner:
 
     @property
     def train_model(self) -> nn.Module:
-        """What a training step calls: the model, or the model wrapped in DistributedDataParallel."""
+        """What a training step calls: the model, or when several ranks train, the model wrapped in
+        DistributedDataParallel (with the fused loss: the model and its loss, `distributed.WithLoss`)."""
         if distributed.world_size() == 1:
             return self.model
         if self._ddp is None:  # built for the parameters trainable now (see freeze_to)
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self._ddp = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            module = distributed.WithLoss(self.model, fused_lm_loss) if self.fused_loss else self.model
+            self._ddp = nn.parallel.DistributedDataParallel(module, device_ids=ids)
         return self._ddp
 
     # --- freezing (the book's gradual unfreezing) ---------------------------------------------------
@@ -192,15 +196,21 @@ class Learner:
     def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
+    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One training batch's (loss, raw_out, out): the model's forward then the cross-entropy, or fused."""
+        if not self.fused_loss:
+            with self.precision.autocast():
+                logits, raw_out, out = self.train_model(x)
+            return flat_cross_entropy(logits, y), raw_out, out
+        # The language model's decoder fused with its loss, the logits never stored (fused_loss.py):
+        if distributed.world_size() == 1:
+            return fused_lm_loss(self.model, x, y)
+        return self.train_model(x, y)  # the same, inside DDP's forward (distributed.WithLoss says why)
+
     def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """Forward, loss (+AR/TAR), backward, clip, step with the current hypers. Returns the plain loss."""
         x, y = self._to_device(x, y)
-        if self.fused_loss:  # the model computes its loss with the decoder (LanguageModel.forward)
-            loss, raw_out, out = self.train_model(x, y)
-        else:
-            with self.precision.autocast():
-                logits, raw_out, out = self.train_model(x)
-            loss = flat_cross_entropy(logits, y)
+        loss, raw_out, out = self._forward_loss(x, y)
         n_ranks = distributed.world_size()
         loss_value = (distributed.all_reduce_sum(loss.detach()) / n_ranks).item()  # the whole batch's loss
         if not math.isfinite(loss_value):
