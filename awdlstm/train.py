@@ -5,7 +5,7 @@ One readable loop serves the language model and the classifier. Per batch:
     logits, raw_out, out = model(x)                    # (bs, sl, vocab) or (bs, n_class); (bs, sl, emb) twice
     loss = cross_entropy(logits, y)                    # flattened for the LM, in fp32
     (a language model in fp32: loss, raw_out, out = fused_lm_loss(model, x, y), its decoder fused with the
-     loss, the logits never stored: fused_loss.py, chosen by `Learner.fused_loss`)
+     loss, the logits never stored: fused_loss.py; in bf16 on a CPU fused_loss_bf16.py; see `Learner.fused_loss`)
     loss + alpha * AR(out) + beta * TAR(raw_out)       # activation regularisation, training only
     backward, optional gradient clipping, Adam step with the 1cycle lr and momentum of this batch
 
@@ -30,6 +30,7 @@ from awdlstm import distributed
 from awdlstm.checkpoint import load_by_name
 from awdlstm.classifier import TextClassifier
 from awdlstm.fused_loss import fused_lm_loss
+from awdlstm.fused_loss_bf16 import fused_lm_loss_bf16
 from awdlstm.model import LanguageModel
 from awdlstm.optim import Adam, norm_bias_params
 from awdlstm.precision import resolve_precision
@@ -64,7 +65,7 @@ class TrainConfig:
     wd_bn_bias: bool = False  # decay biases and norm layers too?
     train_bn: bool = True  # norm layers train even in frozen groups
     precision: str = "auto"  # 'auto' | 'fp32' | 'bf16' | 'fp16'
-    fused_loss: bool = True  # LanguageModel in fp32: decoder + loss in one pass, no logits stored (fused_loss.py)
+    fused_loss: bool = True  # LanguageModel in fp32 (or bf16 on a CPU): decoder + loss in one pass (fused_loss.py)
     max_bad_steps: int = 10  # stop after this many consecutive non-finite losses
     seed: int | None = None
     deterministic: bool = False  # deterministic CUDA kernels
@@ -161,8 +162,21 @@ class Learner:
 
     @property
     def fused_loss(self) -> bool:
-        """Does a training step fuse the decoder and the loss? A LanguageModel in fp32, unless cfg.fused_loss is off."""
-        return self.cfg.fused_loss and isinstance(self.model, LanguageModel) and self.precision.name == "fp32"
+        """Does a training step fuse the decoder and the loss? A LanguageModel in fp32 or (on a CPU) bf16, unless
+        cfg.fused_loss is off."""
+        return self.fused_loss_fn is not None
+
+    @property
+    def fused_loss_fn(self):
+        """The fused decoder + loss a training step uses, or None: `fused_lm_loss` in fp32 (fused_loss.py),
+        `fused_lm_loss_bf16` in bf16 on a CPU (fused_loss_bf16.py)."""
+        if not (self.cfg.fused_loss and isinstance(self.model, LanguageModel)):
+            return None
+        if self.precision.name == "fp32":
+            return fused_lm_loss
+        if self.precision.name == "bf16" and self.device.type == "cpu":
+            return fused_lm_loss_bf16
+        return None
 
     @property
     def train_model(self) -> nn.Module:
@@ -172,7 +186,7 @@ class Learner:
             return self.model
         if self._ddp is None:  # built for the parameters trainable now (see freeze_to)
             ids = [self.device.index] if self.device.type == "cuda" else None
-            module = distributed.WithLoss(self.model, fused_lm_loss) if self.fused_loss else self.model
+            module = distributed.WithLoss(self.model, self.fused_loss_fn) if self.fused_loss else self.model
             self._ddp = nn.parallel.DistributedDataParallel(module, device_ids=ids)
         return self._ddp
 
@@ -198,13 +212,15 @@ class Learner:
 
     def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One training batch's (loss, raw_out, out): the model's forward then the cross-entropy, or fused."""
-        if not self.fused_loss:
+        fused = self.fused_loss_fn
+        if fused is None:
             with self.precision.autocast():
                 logits, raw_out, out = self.train_model(x)
             return flat_cross_entropy(logits, y), raw_out, out
-        # The language model's decoder fused with its loss, the logits never stored (fused_loss.py):
+        # The language model's decoder fused with its loss, the logits never stored (fused_loss.py, or in bf16
+        # fused_loss_bf16.py, which runs the encoder under bf16 autocast itself):
         if distributed.world_size() == 1:
-            return fused_lm_loss(self.model, x, y)
+            return fused(self.model, x, y)
         return self.train_model(x, y)  # the same, inside DDP's forward (distributed.WithLoss says why)
 
     def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> float:
