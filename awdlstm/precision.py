@@ -7,8 +7,11 @@ What 'auto' picks, and why:
   training, classifier training) on a CPU with native bf16: such a workload is listed in `CPU_BF16_WORKLOADS`,
   and 'auto' picks bf16 for it only where `cpu_has_fast_bf16()`. A CPU's bf16 matrix peak being higher does not
   make a whole training step faster: an LSTM step is many small, memory-bound operations, and autocast adds a
-  cast of every weight and activation, so only a measurement of the workload itself (scripts/bench.py, with
-  the host kind beside the figures in the README) can put it on the list.
+  cast of every weight and activation (the language model's unfused bf16 step, which stores the logits, is
+  slower than its fused fp32 one), so only a measurement of the workload itself (scripts/bench.py, with the
+  host kind beside the figures in the README) can put it on the list. Language-model training is on it, with
+  its decoder and loss fused in bf16 (fused_loss_bf16.py, chosen by `Learner`); on CPUs without native bf16
+  every workload stays fp32.
 An explicit 'bf16' is honoured on any CPU with native bf16 (AVX512-BF16 / AMX, as oneDNN reports them);
 without them bf16 is emulated and far slower than fp32 (and oneDNN's LSTM rejects it), so it is refused with
 a clear message. The weights, the optimizer, the loss, AR/TAR and the metrics always stay in fp32; token ids
@@ -26,7 +29,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 WORKLOADS = ("lm", "clas")  # language-model training, classifier training (what `Learner` trains)
 # The workloads for which bf16 was measured faster than fp32 at equal quality on a CPU with native bf16
 # (scripts/bench.py; figures and host in the README): 'auto' picks bf16 for these, there, and fp32 otherwise.
-CPU_BF16_WORKLOADS: frozenset[str] = frozenset()
+# 'lm': language-model training with the bf16 fused decoder + loss (fused_loss_bf16.py), the same train
+# perplexity after the same steps. 'clas' (classifier training) has not been measured: fp32.
+CPU_BF16_WORKLOADS: frozenset[str] = frozenset({"lm"})
 
 
 def cpu_has_fast_bf16() -> bool:

@@ -129,3 +129,25 @@ def test_fused_lm_loss_bf16_agrees_with_the_fp32_fused_loss():
     for n in g32:
         _close_to_bf16(g16[n], g32[n], n)
     assert all(p.dtype == torch.float32 for p in lm.parameters())
+
+
+@needs_native_bf16
+def test_the_training_loop_chooses_the_bf16_fused_loss_and_learns_like_fp32():
+    """Learner: a LanguageModel in bf16 on a CPU trains through fused_lm_loss_bf16; same data, same draws: the
+    train and validation losses of a short fit stay within bf16 rounding of the fp32 run's."""
+    from awdlstm.train import Learner, TrainConfig
+
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randint(2, 60, (4, 8), generator=g), torch.randint(2, 60, (4, 8), generator=g)) for _ in range(6)]
+    rows = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        lm = LanguageModel(60, lm_config(emb_sz=16, n_hid=32, n_layers=2, drop_mult=0.3))
+        learn = Learner(lm, batches, batches[:2], device="cpu",
+                        cfg=TrainConfig(progress=False, seed=0, precision=precision))
+        assert learn.fused_loss_fn is {"fp32": fused_lm_loss, "bf16": fused_lm_loss_bf16}[precision]
+        rows[precision] = learn.fit_one_cycle(2, 1e-2)
+    for a, b in zip(rows["fp32"], rows["bf16"], strict=True):
+        for k in ("train_loss", "valid_loss"):
+            assert b[k] == pytest.approx(a[k], rel=5e-3), (k, a[k], b[k])
+    assert rows["fp32"][-1]["train_loss"] < rows["fp32"][0]["train_loss"]  # it learned something
