@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 def world_size() -> int:
@@ -112,6 +113,24 @@ def broadcast_str(s: str | None) -> str:
         data = torch.zeros(int(n.item()), dtype=torch.uint8, device=dev)
     dist.broadcast(data, 0)
     return bytes(data.tolist()).decode("utf-8")
+
+
+class WithLoss(nn.Module):
+    """`loss_fn(model, x, y)` as the forward of a module, for DistributedDataParallel to wrap.
+
+    This is the one place where multi-process training needs the loss inside a module's forward: DDP averages
+    the gradients of what runs inside the forward of the module it wraps (its forward prepares the gradient
+    hooks), so a loss that uses the model's weights outside `model.forward` (the language model's decoder
+    fused with its loss, fused_loss.py) must run inside a wrapped forward: this one. One process calls
+    `loss_fn(model, x, y)` directly. The wrapped model keeps its own parameter names (`WithLoss.model.*`).
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: Callable):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        return self.loss_fn(self.model, x, y)
 
 
 @contextlib.contextmanager

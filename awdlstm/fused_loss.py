@@ -8,11 +8,12 @@ operations reads and writes that array about ten times: the step is bound by mem
 Here the rows are taken a chunk at a time, into one reused buffer: the chunk's logits give the loss and,
 at once, the gradient `softmax - onehot`, which is immediately multiplied into the gradients of the
 inputs, the weight and the bias. The softmax is written out as max, subtract, exp, sum, each in place
-(torch's own `logsumexp` / `softmax` kernels took 2-3x longer on a 2-core AVX2 CPU for rows of 38,000).
-The logits are never stored; the backward pass only scales the gradients by the incoming one. Same value
-and gradients as `F.cross_entropy(F.linear(x, weight, bias), y)` (mean over rows), to float rounding.
-`Learner` trains a `LanguageModel` this way in fp32 (`LanguageModel.forward(x, targets)`): 1.4-1.5x
-fastai's tokens/s at 128/512/3, a quarter of the memory (scripts/bench.py lm).
+(faster on a CPU than torch's own `logsumexp` / `softmax` kernels for rows this long: the README has the
+figures). The logits are never stored; the backward pass only scales the gradients by the incoming one.
+Same value and gradients as `F.cross_entropy(F.linear(x, weight, bias), y)` (mean over rows), to float rounding.
+
+`fused_lm_loss(lm, x, y)` is a `LanguageModel`'s training forward with its decoder fused into the loss:
+the training loop (`Learner.train_batch`) chooses it in place of `lm(x)` then the cross-entropy.
 """
 from __future__ import annotations
 
@@ -81,3 +82,16 @@ def linear_cross_entropy(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     if x2.dtype != weight.dtype:
         x2 = x2.to(weight.dtype)
     return LinearCrossEntropy.apply(x2, weight, bias, y.reshape(-1), chunk)
+
+
+def fused_lm_loss(lm, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A `LanguageModel`'s training forward with the decoder fused into the loss: tokens x (bs, sl), targets
+    y (bs, sl) -> (mean cross-entropy, raw_out, dropped_out), the last two as `lm(x)` returns them (for AR/TAR).
+
+    The same steps as `lm(x)` (encoder, output dropout, tied decoder) and `flat_cross_entropy`, with the same
+    dropout draws; only the logits are never stored.
+    """
+    raw_out = lm.encoder(x)  # (bs, sl, emb_sz)
+    out = lm.decoder.output_dp(raw_out)
+    dec = lm.decoder.decoder  # the Linear tied to the embedding
+    return linear_cross_entropy(out, dec.weight, dec.bias, y), raw_out, out

@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from .dropout import EmbeddingDropout, RNNDropout, WeightDropout
-from .fused_loss import linear_cross_entropy
 
 Hidden = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (h, c), each (1, bs, n_out_of_layer)
 
@@ -209,20 +208,13 @@ class LanguageModel(nn.Module):
         self.decoder = LinearDecoder(vocab_sz, cfg.emb_sz, cfg.dropouts()["output_p"], tie_encoder=tie,
                                      bias=cfg.out_bias)
 
-    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Tokens (bs, sl) -> (logits (bs, sl, vocab_sz), raw_out (bs, sl, emb_sz), dropped_out (bs, sl, emb_sz)).
 
-        With `targets` (bs, sl) the first item is instead the mean cross-entropy loss, computed with the
-        decoder by `linear_cross_entropy` (fused_loss.py): the logits are never stored, which makes a
-        training step faster and smaller. Same dropout draws, same loss and gradients to float rounding.
+        The encoder, then the decoder, as the book. (Training may instead fuse the decoder with the loss so that
+        the logits are never stored: `fused_loss.fused_lm_loss`, chosen by the training loop.)
         """
-        if targets is None:
-            return self.decoder(self.encoder(x))
-        raw_out = self.encoder(x)
-        out = self.decoder.output_dp(raw_out)
-        dec = self.decoder.decoder
-        return linear_cross_entropy(out, dec.weight, dec.bias, targets), raw_out, out
+        return self.decoder(self.encoder(x))
 
     def reset(self) -> None:
         """Zero the encoder's hidden state (start of a new text)."""

@@ -3,8 +3,9 @@
 One readable loop serves the language model and the classifier. Per batch:
 
     logits, raw_out, out = model(x)                    # (bs, sl, vocab) or (bs, n_class); (bs, sl, emb) twice
-    loss = cross_entropy(logits, y)                    # flattened for the LM, in fp32 (fused with the
-                                                       # LM's decoder in fp32: fused_loss.py)
+    loss = cross_entropy(logits, y)                    # flattened for the LM, in fp32
+    (a language model in fp32: loss, raw_out, out = fused_lm_loss(model, x, y), its decoder fused with the
+     loss, the logits never stored: fused_loss.py; in bf16 on a CPU fused_loss_bf16.py; see `Learner.fused_loss`)
     loss + alpha * AR(out) + beta * TAR(raw_out)       # activation regularisation, training only
     backward, optional gradient clipping, Adam step with the 1cycle lr and momentum of this batch
 
@@ -27,6 +28,9 @@ from tqdm.auto import tqdm
 
 from awdlstm import distributed
 from awdlstm.checkpoint import load_by_name, save_torch, tensor_digest
+from awdlstm.classifier import TextClassifier
+from awdlstm.fused_loss import fused_lm_loss
+from awdlstm.fused_loss_bf16 import fused_lm_loss_bf16
 from awdlstm.lr_find import lr_find
 from awdlstm.model import LanguageModel
 from awdlstm.optim import Adam, norm_bias_params
@@ -55,7 +59,7 @@ class TrainConfig:
     wd_bn_bias: bool = False  # decay biases and norm layers too?
     train_bn: bool = True  # norm layers train even in frozen groups
     precision: str = "auto"  # 'auto' | 'fp32' | 'bf16' | 'fp16'
-    fused_loss: bool = True  # LanguageModel in fp32: decoder + loss in one pass, no logits stored (fused_loss.py)
+    fused_loss: bool = True  # LanguageModel in fp32 (or bf16 on a CPU): decoder + loss in one pass (fused_loss.py)
     max_bad_steps: int = 10  # stop after this many consecutive non-finite losses
     seed: int | None = None
     deterministic: bool = False  # deterministic CUDA kernels
@@ -114,7 +118,8 @@ class Learner:
         self.model = model.to(self.device)
         self.train_dl, self.valid_dl, self.metrics = train_dl, valid_dl, list(metrics)
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.precision = resolve_precision(self.cfg.precision, self.device)
+        workload = "lm" if isinstance(model, LanguageModel) else "clas" if isinstance(model, TextClassifier) else None
+        self.precision = resolve_precision(self.cfg.precision, self.device, workload)  # what 'auto' means: precision.py
         self.scaler = torch.amp.GradScaler("cuda") if self.precision.use_scaler else None
         groups = model.param_groups()
         self.opt = Adam(groups, lr=1e-3, sqr_mom=self.cfg.sqr_mom, eps=self.cfg.eps, wd=self.cfg.wd,
@@ -131,17 +136,32 @@ class Learner:
 
     @property
     def fused_loss(self) -> bool:
-        """Does a training step fuse the decoder and the loss? A LanguageModel in fp32, unless cfg.fused_loss is off."""
-        return self.cfg.fused_loss and isinstance(self.model, LanguageModel) and self.precision.name == "fp32"
+        """Does a training step fuse the decoder and the loss? A LanguageModel in fp32 or (on a CPU) bf16, unless
+        cfg.fused_loss is off."""
+        return self.fused_loss_fn is not None
+
+    @property
+    def fused_loss_fn(self):
+        """The fused decoder + loss a training step uses, or None: `fused_lm_loss` in fp32 (fused_loss.py),
+        `fused_lm_loss_bf16` in bf16 on a CPU (fused_loss_bf16.py)."""
+        if not (self.cfg.fused_loss and isinstance(self.model, LanguageModel)):
+            return None
+        if self.precision.name == "fp32":
+            return fused_lm_loss
+        if self.precision.name == "bf16" and self.device.type == "cpu":
+            return fused_lm_loss_bf16
+        return None
 
     @property
     def train_model(self) -> nn.Module:
-        """What a training step calls: the model, or the model wrapped in DistributedDataParallel."""
+        """What a training step calls: the model, or when several ranks train, the model wrapped in
+        DistributedDataParallel (with the fused loss: the model and its loss, `distributed.WithLoss`)."""
         if distributed.world_size() == 1:
             return self.model
         if self._ddp is None:  # built for the parameters trainable now (see freeze_to)
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self._ddp = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            module = distributed.WithLoss(self.model, self.fused_loss_fn) if self.fused_loss else self.model
+            self._ddp = nn.parallel.DistributedDataParallel(module, device_ids=ids)
         return self._ddp
 
     # --- freezing (the book's gradual unfreezing) ---------------------------------------------------
@@ -166,15 +186,23 @@ class Learner:
     def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
+    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One training batch's (loss, raw_out, out): the model's forward then the cross-entropy, or fused."""
+        fused = self.fused_loss_fn
+        if fused is None:
+            with self.precision.autocast():
+                logits, raw_out, out = self.train_model(x)
+            return flat_cross_entropy(logits, y), raw_out, out
+        # The language model's decoder fused with its loss, the logits never stored (fused_loss.py, or in bf16
+        # fused_loss_bf16.py, which runs the encoder under bf16 autocast itself):
+        if distributed.world_size() == 1:
+            return fused(self.model, x, y)
+        return self.train_model(x, y)  # the same, inside DDP's forward (distributed.WithLoss says why)
+
     def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """Forward, loss (+AR/TAR), backward, clip, step with the current hypers. Returns the plain loss."""
         x, y = self._to_device(x, y)
-        if self.fused_loss:  # the model computes its loss with the decoder (LanguageModel.forward)
-            loss, raw_out, out = self.train_model(x, y)
-        else:
-            with self.precision.autocast():
-                logits, raw_out, out = self.train_model(x)
-            loss = flat_cross_entropy(logits, y)
+        loss, raw_out, out = self._forward_loss(x, y)
         n_ranks = distributed.world_size()
         loss_value = (distributed.all_reduce_sum(loss.detach()) / n_ranks).item()  # the whole batch's loss
         if not math.isfinite(loss_value):

@@ -197,21 +197,6 @@ def test_plot_without_matplotlib_says_how(tmp_path, monkeypatch, capsys):
     assert "pip install 'awdlstm[plot]'" in capsys.readouterr().out
 
 
-def test_precision_choice():
-    from awdlstm.precision import cpu_has_fast_bf16, resolve_precision
-
-    cpu = torch.device("cpu")
-    auto = resolve_precision("auto", cpu)
-    assert auto.name == ("bf16" if cpu_has_fast_bf16() else "fp32") and not auto.use_scaler
-    if cpu_has_fast_bf16():
-        assert resolve_precision("bf16", cpu).dtype == torch.bfloat16
-    else:
-        with pytest.raises(ValueError, match="no native bf16"):
-            resolve_precision("bf16", cpu)
-    with pytest.raises(ValueError, match="fp16.*CUDA"):
-        resolve_precision("fp16", cpu)
-
-
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_autocast_trains_with_fp32_weights_and_loss(precision):
     from awdlstm.precision import cpu_has_fast_bf16

@@ -5,6 +5,7 @@ on its last line. Benchmarks, not tests: the figures depend on the machine and o
     python scripts/bench.py tokenize [--json] [--limit N]
     python scripts/bench.py lm --emb 128 --hid 512 --layers 3 --bs 64 --seq-len 72 --max-vocab 60000 --docs 4000 --steps 30
     python scripts/bench.py lm ... --unfused-loss               # logits stored, as fastai (default: fused_loss.py)
+    python scripts/bench.py lm ... --precision fp32|bf16        # bf16: fused_loss_bf16.py (a CPU with native bf16)
     python scripts/bench.py clas [--docs 500] [--precisions fp32,int8] [--model runs/clas-...]
     python scripts/bench.py generate [--n-words 40] [--precisions fp32,int8]
     ... --threads 1 --fastai FASTAI_VENV/bin/python             # fastai's side in the same run (bench_fastai.py)
@@ -346,9 +347,10 @@ def main(argv: list[str] | None = None) -> None:
     lm.add_argument("--lr", type=float, default=1e-3, help="constant learning rate (Adam)")
     lm.add_argument("--drop-mult", type=float, default=1.0, help="dropout multiplier (fastai's default 1.0)")
     lm.add_argument("--unfused-loss", action="store_true",
-                    help="logits stored, then cross-entropy, as fastai (default in fp32: fused, awdlstm/fused_loss.py)")
+                    help="logits stored, then cross-entropy, as fastai (default: fused, awdlstm/fused_loss.py, or "
+                         "fused_loss_bf16.py in bf16 on a CPU)")
     lm.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                    help="auto: the device's default (fp32 on a CPU without native bf16); bf16 is measured even there")
+                    help="auto: what training picks (awdlstm/precision.py); bf16 is measured even on a CPU without native bf16")
     clas = sub.add_parser("clas", help="classifier inference and training reviews/s")
     clas.add_argument("--docs", type=int, default=500, help="validation reviews (random sample; 0 = all 5,000)")
     clas.add_argument("--bs", type=int, default=64, help="batch size")
