@@ -89,7 +89,8 @@ class ClasRecipe(_Checked):
     bs: int = _f(128, "batch size", "pos")
     seq_len: int = _f(72, "bptt of the SentenceEncoder and padding chunk", "pos")
     max_len: int = _f(1440, "the head pools the last max_len tokens (backpropagation reaches only these)", "pos")
-    max_tokens: int = _f(0, "cut every document to its first max_tokens tokens (0 = whole documents)", "nonneg")
+    max_tokens: int = _f(0, "cut every document to its first max_tokens tokens (negative: its last -max_tokens, "
+                         "where a review's verdict usually is; 0 = whole documents)")
     train_docs: int = _f(0, "training documents (random subset; 0 = all)", "nonneg")
     valid_docs: int = _f(0, "validation documents (random subset; 0 = all)", "nonneg")
     valid_pct: float = _f(0.2, "validation share when the data has no split of its own", "unit")

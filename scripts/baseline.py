@@ -42,16 +42,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def cut(ids: np.ndarray, offsets: np.ndarray, max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every document cut to its first `max_tokens` tokens (negative: its last -max_tokens; 0: whole)."""
-    if max_tokens >= 0:
-        return select_docs(ids, offsets, np.arange(len(offsets) - 1), max_tokens)
-    starts = np.maximum(offsets[:-1], offsets[1:] + max_tokens)
-    new_offsets = np.zeros(len(offsets), dtype=np.int64)
-    np.cumsum(offsets[1:] - starts, out=new_offsets[1:])
-    return np.concatenate([ids[a:b] for a, b in zip(starts.tolist(), offsets[1:].tolist())]), new_offsets
-
-
 def main(argv: list[str] | None = None) -> float:
     args = parse_args(argv)
     if args.threads > 0:
@@ -64,7 +54,7 @@ def main(argv: list[str] | None = None) -> float:
     cache.mkdir(parents=True, exist_ok=True)
     corpus = tokenize_corpus(texts.texts, cache_dir=cache)
     t1 = time.time()
-    ids, offsets = cut(corpus.ids, corpus.offsets, args.max_tokens)
+    ids, offsets = select_docs(corpus.ids, corpus.offsets, np.arange(len(corpus)), args.max_tokens)
     is_valid = np.asarray(texts.is_valid, dtype=bool)
     train, valid = np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
     classes = sorted(set(texts.labels))

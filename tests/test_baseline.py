@@ -5,10 +5,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
-from awdlstm.baseline import NBLogistic, ngram_features, ngram_keys, nb_ratios, rows
+from awdlstm.baseline import NBLogistic, nb_ratios, ngram_features, ngram_keys, rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,13 +100,3 @@ def test_script_on_a_csv(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "baseline.py"), "--csv", str(tmp_path / "no.csv")],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 1 and "no.csv" in bad.stderr and "Traceback" not in bad.stderr
-
-
-@pytest.mark.parametrize("max_tokens, want", [(2, [[0, 1], [5, 6]]), (-2, [[2, 3], [6, 7]]), (0, None)])
-def test_cut_first_and_last_tokens(max_tokens, want):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from baseline import cut
-    ids, offsets = corpus([[0, 1, 2, 3], [5, 6, 7]])
-    got_ids, got_off = cut(ids, offsets, max_tokens)
-    got = [got_ids[a:b].tolist() for a, b in zip(got_off[:-1], got_off[1:])]
-    assert got == (want or [[0, 1, 2, 3], [5, 6, 7]])

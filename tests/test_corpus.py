@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES
-from tokenizers.corpus import TokenizedCorpus, numericalize_all, tokenize, tokenize_all, tokenize_corpus
+from tokenizers.corpus import (
+    TokenizedCorpus,
+    numericalize_all,
+    select_docs,
+    tokenize,
+    tokenize_all,
+    tokenize_corpus,
+)
 from tokenizers.vocab import Vocab
 
 LINES = [json.loads(line) for line in (FIXTURES / "tokenize.jsonl").open(encoding="utf-8")]
@@ -88,3 +95,13 @@ def test_a_space_token_and_a_typed_block_char_become_one_type():
     assert corpus.types == ["x", "\u2581", "y"]
     assert corpus.to_lists() == [["x", "\u2581", "\u2581", "y", "\u2581"]]
     assert corpus.counts()["\u2581"] == 3
+
+
+@pytest.mark.parametrize("max_tokens, want", [(2, [[0, 1], [7, 8]]), (-2, [[2, 3], [8, 9]]), (-5, [[0, 1, 2, 3], [7, 8, 9]]),
+                                              (0, [[0, 1, 2, 3], [7, 8, 9]])])
+def test_select_docs_cuts_the_first_or_the_last_tokens(max_tokens, want):
+    ids, offsets = np.array([0, 1, 2, 3, 5, 7, 8, 9], dtype=np.int32), np.array([0, 4, 5, 8])
+    got_ids, got_off = select_docs(ids, offsets, np.array([0, 2]), max_tokens)
+    assert [got_ids[a:b].tolist() for a, b in zip(got_off[:-1], got_off[1:])] == want
+    corpus = TokenizedCorpus([f"t{i}" for i in range(10)], ids, offsets)
+    assert corpus.subset([2, 0], -3).to_lists() == [["t7", "t8", "t9"], ["t1", "t2", "t3"]]

@@ -82,7 +82,8 @@ class TokenizedCorpus:
         return lookup[self.ids], self.offsets
 
     def subset(self, idxs: Sequence[int] | np.ndarray, max_tokens: int = 0) -> TokenizedCorpus:
-        """Documents ``idxs`` (each cut to ``max_tokens`` if > 0), types renumbered in first-seen order,
+        """Documents ``idxs`` (each cut to its first ``max_tokens`` if > 0, its last ``-max_tokens`` if < 0),
+        types renumbered in first-seen order,
         so a vocab built from the subset equals fastai's on those documents."""
         ids, offsets = select_docs(self.ids, self.offsets, idxs, max_tokens)
         uniq, first = np.unique(ids, return_index=True)
@@ -144,11 +145,14 @@ def _check_layout(ids: np.ndarray, offsets: np.ndarray, type_offsets: np.ndarray
 
 def select_docs(ids: np.ndarray, offsets: np.ndarray, idxs: Sequence[int] | np.ndarray,
                 max_tokens: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Documents ``idxs`` of ``(ids, offsets)`` (each cut to ``max_tokens`` if > 0) as a new ``(ids, offsets)``."""
+    """Documents ``idxs`` of ``(ids, offsets)`` as a new ``(ids, offsets)``, each cut to its first ``max_tokens``
+    tokens if > 0, or to its last ``-max_tokens`` if < 0 (where a review's verdict usually is)."""
     idxs = np.asarray(idxs, dtype=np.int64)
     starts, ends = offsets[idxs], offsets[idxs + 1]
     if max_tokens > 0:
         ends = np.minimum(ends, starts + max_tokens)
+    elif max_tokens < 0:
+        starts = np.maximum(starts, ends + max_tokens)
     new_offsets = np.zeros(len(idxs) + 1, dtype=np.int64)
     np.cumsum(ends - starts, out=new_offsets[1:])
     parts = [ids[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
