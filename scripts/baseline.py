@@ -4,80 +4,57 @@
     python scripts/baseline.py --ngrams 2 --l2 3e-5
 
 The same tokens (fastai's rules + the spaCy-equivalent words, cached) and the same split (20,000 training /
-5,000 validation reviews) as train_classifier.py; prints the validation accuracy and the time it took.
+5,000 validation reviews) as train_classifier.py; prints the validation accuracy and the time it took
+(`awdlstm.baseline.nb_baseline`).
 """
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
 
-from awdlstm.baseline import NBLogistic, ngram_features, rows
-from data import imdb_embedded, read_csv
-from data.download import get_cache_dir
-from tokenizers.corpus import select_docs, tokenize_corpus
+from awdlstm import cli
+from awdlstm.baseline import nb_baseline
+from awdlstm.runs import resolve_device
+from awdlstm.ulmfit import tokenize_texts
+from data.text_source import TextSource
+from tokenizers.corpus import select_docs
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="baseline.py", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ngrams", type=int, default=3, help="use 1..NGRAMS-grams")
-    ap.add_argument("--min-df", type=int, default=1, help="keep n-grams found in at least this many training docs")
-    ap.add_argument("--alpha", type=float, default=1.0, help="smoothing of the NB log-count ratios")
-    ap.add_argument("--l2", type=float, default=1e-5, help="L2 penalty (on the mean log loss)")
-    ap.add_argument("--max-iter", type=int, default=100, help="L-BFGS iterations")
+def main(argv: list[str] | None = None) -> float:
+    ap = cli.OneLineParser(prog="baseline.py", description=__doc__)
+    ap.add_argument("--ngrams", type=cli.checked(int, "ngrams", "pos"), default=3, help="use 1..NGRAMS-grams")
+    ap.add_argument("--min-df", type=cli.checked(int, "min_df", "pos"), default=1,
+                    help="keep n-grams found in at least this many training docs")
+    ap.add_argument("--alpha", type=cli.checked(float, "alpha", "pos"), default=1.0,
+                    help="smoothing of the NB log-count ratios")
+    ap.add_argument("--l2", type=cli.checked(float, "l2", "nonneg"), default=1e-5,
+                    help="L2 penalty (on the mean log loss)")
+    ap.add_argument("--max-iter", type=cli.checked(int, "max_iter", "pos"), default=100, help="L-BFGS iterations")
     ap.add_argument("--max-tokens", type=int, default=0,
                     help="read only the first MAX_TOKENS tokens of each review (negative: the last ones; 0 = all)")
     ap.add_argument("--csv", default=None, help="CSV file with text, label and a validation column instead")
     ap.add_argument("--valid-col", default="is_valid", help="with --csv: the column marking validation rows")
     ap.add_argument("--cache-dir", default=None, help="tokenized-corpus cache (default: ~/.cache/awdlstm/tokens)")
-    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    ap.add_argument("--threads", type=cli.checked(int, "threads", "nonneg"), default=0,
+                    help="CPU threads for torch (0: torch's default)")
     args = ap.parse_args(argv)
-    if args.ngrams < 1 or args.min_df < 1 or args.alpha <= 0 or args.l2 < 0 or args.max_iter < 1:
-        ap.error("--ngrams, --min-df and --max-iter must be >= 1, --alpha > 0, --l2 >= 0")
-    return args
-
-
-def main(argv: list[str] | None = None) -> float:
-    args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    resolve_device("cpu", args.threads)
     t0 = time.time()
-    texts = read_csv(args.csv, valid_col=args.valid_col) if args.csv else imdb_embedded()
-    if texts.is_valid is None or texts.labels is None:
-        raise ValueError(f"{args.csv}: needs labels and a validation column")
-    cache = Path(args.cache_dir) if args.cache_dir else get_cache_dir() / "tokens"
-    cache.mkdir(parents=True, exist_ok=True)
-    corpus = tokenize_corpus(texts.texts, cache_dir=cache)
-    t1 = time.time()
+    source = TextSource("csv", args.csv, valid_col=args.valid_col) if args.csv else TextSource()
+    texts = source.read(labelled=True)
+    if texts.is_valid is None:
+        raise ValueError(f"{source.describe()}: needs a validation column (--valid-col)")
+    corpus = tokenize_texts(texts.texts, args.cache_dir, progress=False)
     ids, offsets = select_docs(corpus.ids, corpus.offsets, np.arange(len(corpus)), args.max_tokens)
-    is_valid = np.asarray(texts.is_valid, dtype=bool)
-    train, valid = np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
-    classes = sorted(set(texts.labels))
-    if len(classes) != 2 or len(train) == 0 or len(valid) == 0:
-        raise ValueError(f"needs two labels and both splits, got labels {classes}, {len(train)} train, "
-                         f"{len(valid)} valid documents")
-    y = torch.tensor([classes.index(lab) for lab in texts.labels])
-    feats = ngram_features(ids, offsets, args.ngrams, train, args.min_df)
-    t2 = time.time()
-    model = NBLogistic.fit(rows(feats.x, train), y[train], args.alpha, args.l2, args.max_iter)
-    pred = (model.predict_proba(rows(feats.x, valid)) > 0.5).long()
-    acc = (pred == y[valid]).float().mean().item()
-    t3 = time.time()
-    print(f"NB-weighted logistic regression, 1-{args.ngrams} grams ({feats.n_features:,} features), "
-          f"{len(train):,} train / {len(valid):,} valid documents")
-    print(f"validation accuracy: {acc:.4f}  ({t3 - t0:.1f}s in all: tokens {t1 - t0:.1f}s, "
-          f"features {t2 - t1:.1f}s, fit + predict {t3 - t2:.1f}s)")
-    return acc
+    r = nb_baseline(ids, offsets, texts.labels, texts.is_valid, args.ngrams, args.min_df, args.alpha, args.l2,
+                    args.max_iter)
+    print(f"NB-weighted logistic regression, 1-{args.ngrams} grams ({r.n_features:,} features), "
+          f"{r.n_train:,} train / {r.n_valid:,} valid documents")
+    print(f"validation accuracy: {r.accuracy:.4f}  ({time.time() - t0:.1f}s in all: features "
+          f"{r.seconds['features']:.1f}s, fit + predict {r.seconds['fit_predict']:.1f}s)")
+    return r.accuracy
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (OSError, ValueError) as e:
-        print(f"baseline.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    cli.main_guard(main)

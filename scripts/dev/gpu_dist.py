@@ -56,6 +56,8 @@ def dist_worker(ctx: dict) -> dict:
 
     from awdlstm import LanguageModel, TextClassifier, clas_config, lm_config
     from awdlstm import distributed as D
+    from awdlstm.distributed import WithLoss
+    from awdlstm.fused_loss import fused_lm_loss
     from awdlstm.train import ar_tar
     from data import ClasLoader
     tiny = ctx["tiny"]
@@ -94,7 +96,9 @@ def dist_worker(ctx: dict) -> dict:
         for wrapped in (False, True):
             m = copy.deepcopy(model).to(dev).train()
             m.reset()
-            net = torch.nn.parallel.DistributedDataParallel(m, device_ids=[dev.index] if cuda else None) if wrapped else m
+            inner = WithLoss(m, fused_lm_loss) if kind == "lm" else m  # the LM's loss inside the wrapped forward
+            net = torch.nn.parallel.DistributedDataParallel(inner, device_ids=[dev.index] if cuda else None) \
+                if wrapped else inner
             opt = torch.optim.SGD(m.parameters(), lr=0.1)
             torch.manual_seed(1)  # the same dropout masks with and without DDP
             if kind == "lm":

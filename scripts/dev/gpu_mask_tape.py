@@ -65,6 +65,7 @@ def train_steps(model, batches, kind: str, device: torch.device, tape: MaskTape,
     differences stay tiny): per-step losses and gradients, and the final weights, on the CPU."""
     import torch.nn.functional as F
 
+    from awdlstm.fused_loss import fused_lm_loss
     from awdlstm.train import ar_tar
     model = model.to(device).train()
     model.reset()
@@ -75,7 +76,7 @@ def train_steps(model, batches, kind: str, device: torch.device, tape: MaskTape,
         for x, y in batches:
             x, y = x.to(device), y.to(device)
             if kind == "lm":
-                loss, raw, out = model(x, y)  # the fused decoder + loss, as Learner in fp32
+                loss, raw, out = fused_lm_loss(model, x, y)  # the fused decoder + loss, as Learner in fp32
                 total = loss + ar_tar(raw, out, 2.0, 1.0)
             else:
                 loss = F.cross_entropy(model(x)[0], y)

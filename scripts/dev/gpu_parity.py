@@ -49,6 +49,7 @@ class Laps:
 def part_parity(ctx: dict) -> dict:
     """fastai's fixtures on the device; full-size CPU vs device in eval and train mode (same masks)."""
     from awdlstm import LanguageModel, TextClassifier, clas_config, from_fastai_state_dict, lm_config
+    from awdlstm.fused_loss import fused_lm_loss
     from data import ClasLoader
     dev, tiny = torch.device(ctx["device"]), ctx["tiny"]
     S = TINY if tiny else FULL
@@ -163,7 +164,7 @@ def part_parity(ctx: dict) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         x, y = batches[0]
-        loss, raw, out = model(x.to(dev), y.to(dev))
+        loss, raw, out = fused_lm_loss(model, x.to(dev), y.to(dev))  # as Learner trains an LM in fp32
         loss.backward()
     g_raw = raw_before.grad
     flat_warn = [str(w.message)[:120] for w in caught if "contiguous" in str(w.message)]
