@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -31,6 +30,7 @@ from awdlstm.checkpoint import load_by_name, save_torch, tensor_digest
 from awdlstm.classifier import TextClassifier
 from awdlstm.fused_loss import fused_lm_loss
 from awdlstm.fused_loss_bf16 import fused_lm_loss_bf16
+from awdlstm.loss import ar_tar, flat_cross_entropy
 from awdlstm.lr_find import lr_find
 from awdlstm.model import LanguageModel
 from awdlstm.optim import Adam, norm_bias_params
@@ -73,24 +73,6 @@ class FitInterrupted(KeyboardInterrupt):
 
 class NonFiniteLoss(RuntimeError):
     """Too many consecutive NaN/inf losses; the last good checkpoint was kept."""
-
-
-def ar_tar(raw_out: torch.Tensor, out: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
-    """Activation regularisation (AR, on the dropped-out output) + temporal AR (TAR, on the raw output).
-
-    As fastai's `RNNRegularizer`: means over all elements, in fp32; TAR is skipped when the *batch* dim is 1.
-    """
-    reg = out.new_zeros((), dtype=torch.float32)
-    if alpha:
-        reg = reg + alpha * out.float().pow(2).mean()
-    if beta and raw_out.shape[0] > 1:
-        reg = reg + beta * (raw_out[:, 1:] - raw_out[:, :-1]).float().pow(2).mean()
-    return reg
-
-
-def flat_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over all positions, in fp32: logits (..., n_out), targets (...) (fastai's CrossEntropyLossFlat)."""
-    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
 class Learner:

@@ -9,8 +9,8 @@ import torch
 from awdlstm import LanguageModel, lm_config
 from awdlstm.fused_loss import fused_lm_loss, linear_cross_entropy
 from awdlstm.fused_loss_bf16 import fused_lm_loss_bf16, linear_cross_entropy_bf16
+from awdlstm.loss import flat_cross_entropy
 from awdlstm.precision import cpu_has_fast_bf16
-from awdlstm.train import flat_cross_entropy
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 64])

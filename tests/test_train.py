@@ -7,7 +7,8 @@ import pytest
 import torch
 from tiny_models import TinyClassifier, TinyLM, clas_batches, lm_batches
 
-from awdlstm.train import Learner, NonFiniteLoss, TrainConfig, ar_tar, flat_cross_entropy
+from awdlstm.loss import ar_tar, flat_cross_entropy
+from awdlstm.train import Learner, NonFiniteLoss, TrainConfig
 
 FAST = dict(progress=False, seed=0, precision="fp32")
 try:  # the optional `plot` extra

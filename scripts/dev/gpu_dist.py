@@ -58,7 +58,7 @@ def dist_worker(ctx: dict) -> dict:
     from awdlstm import distributed as D
     from awdlstm.distributed import WithLoss
     from awdlstm.fused_loss import fused_lm_loss
-    from awdlstm.train import ar_tar
+    from awdlstm.loss import ar_tar
     from data import ClasLoader
     tiny = ctx["tiny"]
     S = TINY if tiny else FULL

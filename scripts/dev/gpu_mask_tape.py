@@ -66,7 +66,7 @@ def train_steps(model, batches, kind: str, device: torch.device, tape: MaskTape,
     import torch.nn.functional as F
 
     from awdlstm.fused_loss import fused_lm_loss
-    from awdlstm.train import ar_tar
+    from awdlstm.loss import ar_tar
     model = model.to(device).train()
     model.reset()
     params = dict(model.named_parameters())
