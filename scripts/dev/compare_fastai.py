@@ -153,7 +153,8 @@ def main() -> None:
     # ---------------------------------------------------------------- classifier
     set_seed(args.seed)
     flags = list(texts.is_valid)
-    cut = [d[:clas.max_tokens] if clas.max_tokens > 0 else d for d in toks]  # our --max-tokens: first N tokens
+    n = clas.max_tokens  # our --max-tokens: the first n tokens, or (negative) the last -n
+    cut = [d[:n] if n > 0 else d[n:] if n < 0 else d for d in toks]
     dfc = pd.DataFrame({"toks": cut, "label": list(texts.labels), "is_valid": flags})
     xblock = TransformBlock(type_tfms=Numericalize(vocab), dl_type=SortedDL,
                             dls_kwargs={"before_batch": Pad_Chunk(seq_len=clas.seq_len)})  # = TextBlock's
