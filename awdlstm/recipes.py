@@ -123,7 +123,7 @@ CLAS_PRESETS = {
     "gpu": ClasRecipe(),  # the book's four stages
     # the last 200 tokens of each review (its verdict is usually at the end); a briefly trained encoder needs a
     # high lr: the last stage unfreezes at 1e-2, lr_mult 2.6**2
-    "cpu": ClasRecipe(bs=64, max_tokens=-200, max_len=200, epochs=(1, 1, 0, 2), lrs=(2e-2, 1e-2, 1e-2, 1e-2),
+    "cpu": ClasRecipe(bs=64, max_tokens=-200, max_len=200, epochs=(1, 1, 0, 3), lrs=(2e-2, 1e-2, 1e-2, 1e-2),
                       lr_mult=2.6**2),
     "tiny": ClasRecipe(bs=8, seq_len=16, max_len=64, max_tokens=64, train_docs=48, valid_docs=24,
                        epochs=(1, 0, 0, 1), lrs=(2e-2, 1e-2, 1e-2, 1e-2), precision="fp32"),
