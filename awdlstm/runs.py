@@ -198,7 +198,9 @@ def _stage_of(path: Path) -> str:
 
 # ---------------------------------------------------------------- the log
 
-class _Tee:
+class Tee:
+    """A stream that writes to `stream` and, flushed line by line, to `log` (a run's log.txt)."""
+
     def __init__(self, stream, log):
         self.stream, self.log = stream, log
 
@@ -218,7 +220,7 @@ class _Tee:
 def logged(run_dir: Path):
     """Copy everything printed to stdout (the tables, the results) into `run_dir/log.txt`."""
     with open(run_dir / "log.txt", "a", encoding="utf-8") as log:
-        old, sys.stdout = sys.stdout, _Tee(sys.stdout, log)
+        old, sys.stdout = sys.stdout, Tee(sys.stdout, log)
         try:
             yield
         finally:

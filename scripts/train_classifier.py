@@ -17,7 +17,7 @@ from __future__ import annotations
 from awdlstm import cli, ulmfit
 from awdlstm import distributed as D
 from awdlstm.recipes import CLAS_PRESETS, ClasRecipe
-from awdlstm.runs import newest_run, resolve_device
+from awdlstm.runs import newest_run, resolve_device, run_file
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         preset, recipe = cli.recipe_from_args(args, CLAS_PRESETS, device.type)
         source = cli.source_from_args(args)
         encoder = args.encoder or newest_run("lm", "encoder.pt")
+        run_file(encoder, "encoder.pt")  # a wrong --encoder is said before the texts are read
         ulmfit.train_classifier(source.read(labelled=True), encoder, recipe, args.run_dir, device, seed=args.seed,
                                 cache_dir=args.cache_dir, progress=not args.quiet,
                                 settings={"preset": preset, "source": vars(source)})

@@ -35,3 +35,13 @@ def main(name: str, *args: str, capsys=None) -> tuple[int, str]:
     finally:
         sys.argv = argv
     return code, capsys.readouterr().err if capsys is not None else ""
+
+
+def fails(script: str, *args, capsys, needles=()) -> str:
+    """Run `script`; assert exit status 1 and one `script.py: error: ...` line containing every needle."""
+    code, err = main(script, *args, capsys=capsys)
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and lines[0].startswith(f"{script}.py: error: "), (code, err)
+    for n in needles:
+        assert str(n) in lines[0], (n, lines[0])
+    return lines[0]

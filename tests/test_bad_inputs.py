@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from run_scripts import SAMPLE, TINY, main
+from run_scripts import SAMPLE, TINY, fails, main
 from test_download import make_tgz
 from tiny_models import TinyLM, lm_batches
 
@@ -32,14 +32,6 @@ def runs(tmp_path_factory):
     return d
 
 
-def fails(script: str, *args, capsys, needles=()) -> str:
-    """Run `script`; assert exit status 1 and one `script.py: error: ...` line containing every needle."""
-    code, err = main(script, *args, capsys=capsys)
-    lines = err.strip().splitlines()
-    assert code == 1 and len(lines) == 1 and lines[0].startswith(f"{script}.py: error: "), (code, err)
-    for n in needles:
-        assert str(n) in lines[0], (n, lines[0])
-    return lines[0]
 
 
 def copy_run(src, dst):

@@ -10,7 +10,7 @@ import signal
 
 import numpy as np
 import pytest
-from run_scripts import SAMPLE, TINY, main
+from run_scripts import SAMPLE, TINY, fails, main
 
 from tokenizers.corpus import TokenizedCorpus, tokenize_corpus
 
@@ -19,14 +19,6 @@ pytestmark = pytest.mark.usefixtures("no_plots")
 LM = [*TINY, "--lm-docs", "16", "--frozen-epochs", "0", "--epochs", "0", "--n-samples", "0"]
 
 
-def fails(script: str, *args, capsys, needles=()) -> str:
-    """Run `script`; assert exit status 1 and one `script.py: error: ...` line containing every needle."""
-    code, err = main(script, *args, capsys=capsys)
-    lines = err.strip().splitlines()
-    assert code == 1 and len(lines) == 1 and lines[0].startswith(f"{script}.py: error: "), (code, err)
-    for n in needles:
-        assert str(n) in lines[0], (n, lines[0])
-    return lines[0]
 
 
 def rows(path=SAMPLE) -> list[dict]:

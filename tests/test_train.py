@@ -191,9 +191,11 @@ def test_epoch_table_layout_equals_fastprogress():
 def test_plot_without_matplotlib_says_how(tmp_path, monkeypatch, capsys):
     import sys
 
+    from awdlstm import report
     from awdlstm.report import plot_history
 
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails as if not installed
+    monkeypatch.setattr(report, "_hinted", False)  # the hint is said once per process
     assert plot_history(tmp_path, [], {"iter": [0], "loss": [1.0], "lr": [1e-3]}) is None
     assert "pip install 'awdlstm[plot]'" in capsys.readouterr().out
 

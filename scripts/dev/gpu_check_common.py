@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from awdlstm import runs
 from tokenizers.atomic import atomic_write
 
 HERE = Path(__file__).resolve().parent  # scripts/dev
@@ -76,22 +77,7 @@ def read_json(path: Path):
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-class Tee:
-    """stdout copied line by line into the log file."""
-
-    def __init__(self, stream, log):
-        self.stream, self.log = stream, log
-
-    def write(self, s: str) -> int:
-        self.log.write(s)
-        self.log.flush()
-        return self.stream.write(s)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-    def __getattr__(self, name):
-        return getattr(self.stream, name)
+Tee = runs.Tee  # stdout copied line by line into the log file (awdlstm/runs.py)
 
 
 def sub_env(tiny: bool) -> dict:
