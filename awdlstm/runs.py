@@ -76,6 +76,15 @@ def read_config(run_dir: str | Path) -> dict:
     return config
 
 
+def stage_config(run_dir: str | Path, stage: str) -> dict:
+    """The config.json of a `stage` run to resume; another stage's is an error naming it."""
+    path = Path(run_dir)
+    saved = read_config(path)
+    if saved.get("stage") != stage:
+        raise ValueError(f"--resume {path}: {path / 'config.json'} is not the config of a {stage} run")
+    return saved
+
+
 def save_config(run_dir: Path, config: dict) -> None:
     """Write config.json (everything that defines the run, plus results once known), atomically, with a
     checksum of its contents (a later stage reads it: an edited config.json is refused, naming it)."""
@@ -178,9 +187,7 @@ def _check_folder(path: Path, stage: str, final: str, config: dict, resume: bool
         return None
     if not has_config:
         raise FileNotFoundError(f"--resume {path}: no run to resume there (no config.json)")
-    saved = read_config(path)
-    if saved.get("stage") != stage:
-        raise ValueError(f"--resume {path}: {path / 'config.json'} is not the config of a {stage} run")
+    saved = stage_config(path, stage)
     if (path / final).is_file() and not (path / "last.pt").is_file():
         raise ValueError(f"--resume {path}: the run is complete ({final} is saved); nothing to resume")
     if saved.get("data_digest") and saved["data_digest"] != config.get("data_digest"):

@@ -152,71 +152,62 @@ def finetune_lm(texts: Texts, recipe: LMRecipe, run_dir: str | Path | None = Non
                        own_split=own_split, cache_dir=cache_dir, prompt=prompt, n_samples=n_samples,
                        n_words=n_words, temperature=temperature, **(settings or {}))
     run_dir = Path(D.broadcast_str(str(run_dir or runs.new_run_dir(folder)) if D.is_main() else None))
-    with runs.open_run(run_dir, stage, folder, "lm.pt", config, resume, main=D.is_main()) as (run_dir, resume_from, config):
-        with runs.logged(run_dir) if D.is_main() else D.silenced():  # only rank 0 prints and writes
-            result = _finetune_lm(texts, recipe, run_dir, device, config, resume_from, pretrained=pretrained,
-                                  backwards=backwards, own_split=own_split, seed=seed, cache_dir=cache_dir,
-                                  progress=progress, prompt=prompt, n_samples=n_samples, n_words=n_words,
-                                  temperature=temperature)
-    return result
+    opened = runs.open_run(run_dir, stage, folder, "lm.pt", config, resume, main=D.is_main())
+    with opened as (run_dir, resume_from, config), runs.logged(run_dir) if D.is_main() else D.silenced():
+        print(f"run folder: {run_dir}  (device {device})")  # only rank 0 prints and writes
+        set_seed(seed)
+        rng = np.random.default_rng(seed)
+        t0 = time.time()
+        corpus = tokenize_texts(texts.texts, cache_dir, progress and D.is_main())
+        docs = sample(np.arange(len(corpus)), recipe.lm_docs, rng)
+        if own_split:  # the corpus's own validation documents (WikiText-103's test.csv)
+            flags = np.asarray(texts.is_valid, dtype=bool)[docs]
+            train_idx, valid_idx = np.flatnonzero(~flags), np.flatnonzero(flags)
+            if len(train_idx) == 0 or len(valid_idx) == 0:
+                raise ValueError(f"{len(train_idx)} training and {len(valid_idx)} validation documents: "
+                                 "both are needed (raise --lm-docs, or 0 for all)")
+        else:
+            train_idx, valid_idx = random_split(len(docs), recipe.valid_pct, rng)
+        lm_corpus = corpus.subset(docs)
+        vocab = Vocab.from_counts(lm_corpus.counts(), min_freq=recipe.min_freq, max_vocab=recipe.max_vocab)
+        if D.is_main():
+            vocab.save(run_dir / "vocab.json")
+        ids, offsets = lm_corpus.numericalize(vocab)
+        train, valid = select_docs(ids, offsets, train_idx), select_docs(ids, offsets, valid_idx)
+        print(f"{len(docs)} documents ({len(train_idx)} train, {len(valid_idx)} valid), "
+              f"{int(offsets[-1]):,} tokens, vocab {len(vocab)}; data ready in {time.time() - t0:.1f}s")
+        shard = {"rank": D.rank(), "world_size": D.world_size()}  # each rank reads rows rank::world_size
+        train_dl = LMLoader(train, bs=recipe.bs, seq_len=recipe.seq_len, shuffle=True, backwards=backwards, seed=seed, **shard)
+        valid_bs = min(recipe.bs, max(1, (int(valid[1][-1]) - 1) // 2))  # a tiny validation set: a smaller batch
+        valid_dl = LMLoader(valid, bs=max(D.world_size(), valid_bs // D.world_size() * D.world_size()),
+                            seq_len=recipe.seq_len, shuffle=False, backwards=backwards, **shard)
 
-
-def _finetune_lm(texts, r: LMRecipe, run_dir: Path, device, config: dict, resume_from, *, pretrained, backwards,
-                 own_split, seed, cache_dir, progress, prompt, n_samples, n_words, temperature) -> LMResult:
-    print(f"run folder: {run_dir}  (device {device})")
-    set_seed(seed)
-    rng = np.random.default_rng(seed)
-    t0 = time.time()
-    corpus = tokenize_texts(texts.texts, cache_dir, progress and D.is_main())
-    docs = sample(np.arange(len(corpus)), r.lm_docs, rng)
-    if own_split:  # the corpus's own validation documents (WikiText-103's test.csv)
-        flags = np.asarray(texts.is_valid, dtype=bool)[docs]
-        train_idx, valid_idx = np.flatnonzero(~flags), np.flatnonzero(flags)
-        if len(train_idx) == 0 or len(valid_idx) == 0:
-            raise ValueError(f"{len(train_idx)} training and {len(valid_idx)} validation documents: "
-                             "both are needed (raise --lm-docs, or 0 for all)")
-    else:
-        train_idx, valid_idx = random_split(len(docs), r.valid_pct, rng)
-    lm_corpus = corpus.subset(docs)
-    vocab = Vocab.from_counts(lm_corpus.counts(), min_freq=r.min_freq, max_vocab=r.max_vocab)
-    if D.is_main():
-        vocab.save(run_dir / "vocab.json")
-    ids, offsets = lm_corpus.numericalize(vocab)
-    train, valid = select_docs(ids, offsets, train_idx), select_docs(ids, offsets, valid_idx)
-    print(f"{len(docs)} documents ({len(train_idx)} train, {len(valid_idx)} valid), "
-          f"{int(offsets[-1]):,} tokens, vocab {len(vocab)}; data ready in {time.time() - t0:.1f}s")
-    shard = {"rank": D.rank(), "world_size": D.world_size()}  # each rank reads rows rank::world_size
-    train_dl = LMLoader(train, bs=r.bs, seq_len=r.seq_len, shuffle=True, backwards=backwards, seed=seed, **shard)
-    valid_bs = min(r.bs, max(1, (int(valid[1][-1]) - 1) // 2))  # a tiny validation set: a smaller batch
-    valid_dl = LMLoader(valid, bs=max(D.world_size(), valid_bs // D.world_size() * D.world_size()),
-                        seq_len=r.seq_len, shuffle=False, backwards=backwards, **shard)
-
-    model, source = _lm_model(vocab, r, pretrained, backwards, progress and D.is_main())
-    print(f"model: {source}")
-    cfg = TrainConfig(wd=r.wd, precision=r.precision, seed=seed, progress=progress)
-    learn = Learner(model, train_dl, valid_dl, run_dir=run_dir, metrics=("accuracy", "perplexity"), cfg=cfg,
-                    device=device)
-    print(f"precision: {learn.precision.name}")
-    t1 = time.time()
-    _fit(learn, lambda learn: fine_tune_lm(learn, r), resume_from)
-    train_time = time.time() - t1
-    samples = []
-    if D.is_main():
-        save_model(learn.model, run_dir / "lm.pt", vocab)
-        save_encoder(learn.model, run_dir / "encoder.pt", vocab)
-        samples = [generate(learn.model, vocab, prompt, n_words, temperature=temperature, seed=seed + i)
-                   for i in range(n_samples)]
-        for s in samples:
-            print(s)
-        last = learn.history[-1] if learn.history else {}
-        config["results"] = {"train_time_s": round(train_time, 1), "total_time_s": round(time.time() - t0, 1),
-                             "vocab_size": len(vocab), "n_docs": len(docs), "n_tokens": int(offsets[-1]),
-                             "precision": learn.precision.name, "samples": samples,
-                             **{k: last[k] for k in ("valid_loss", "accuracy", "perplexity") if k in last}}
-        runs.save_config(run_dir, config)
-        (run_dir / "last.pt").unlink(missing_ok=True)  # the fit is complete: lm.pt holds the weights
-        print(f"saved {run_dir / 'lm.pt'}, {run_dir / 'encoder.pt'} and {run_dir / 'vocab.json'} "
-              f"({train_time:.0f}s training)")
+        model, source = _lm_model(vocab, recipe, pretrained, backwards, progress and D.is_main())
+        print(f"model: {source}")
+        cfg = TrainConfig(wd=recipe.wd, precision=recipe.precision, seed=seed, progress=progress)
+        learn = Learner(model, train_dl, valid_dl, run_dir=run_dir, metrics=("accuracy", "perplexity"), cfg=cfg,
+                        device=device)
+        print(f"precision: {learn.precision.name}")
+        t1 = time.time()
+        _fit(learn, lambda learn: fine_tune_lm(learn, recipe), resume_from)
+        train_time = time.time() - t1
+        samples = []
+        if D.is_main():
+            save_model(learn.model, run_dir / "lm.pt", vocab)
+            save_encoder(learn.model, run_dir / "encoder.pt", vocab)
+            samples = [generate(learn.model, vocab, prompt, n_words, temperature=temperature, seed=seed + i)
+                       for i in range(n_samples)]
+            for s in samples:
+                print(s)
+            last = learn.history[-1] if learn.history else {}
+            config["results"] = {"train_time_s": round(train_time, 1), "total_time_s": round(time.time() - t0, 1),
+                                 "vocab_size": len(vocab), "n_docs": len(docs), "n_tokens": int(offsets[-1]),
+                                 "precision": learn.precision.name, "samples": samples,
+                                 **{k: last[k] for k in ("valid_loss", "accuracy", "perplexity") if k in last}}
+            runs.save_config(run_dir, config)
+            (run_dir / "last.pt").unlink(missing_ok=True)  # the fit is complete: lm.pt holds the weights
+            print(f"saved {run_dir / 'lm.pt'}, {run_dir / 'encoder.pt'} and {run_dir / 'vocab.json'} "
+                  f"({train_time:.0f}s training)")
     return LMResult(run_dir, vocab, learn.model, learn.history, samples)
 
 
@@ -243,54 +234,53 @@ def train_classifier(texts: Texts, encoder: str | Path, recipe: ClasRecipe, run_
     run_dir = Path(D.broadcast_str(str(run_dir or runs.new_run_dir("clas")) if D.is_main() else None))
     if run_dir.resolve() == Path(encoder).resolve():
         raise ValueError(f"the classifier's run folder {run_dir} is the language model's: give a new one")
-    with runs.open_run(run_dir, "train_classifier", "clas", "classifier.pt", config, resume,
-                       main=D.is_main()) as (run_dir, resume_from, config):
-        with runs.logged(run_dir) if D.is_main() else D.silenced():
-            print(f"run folder: {run_dir}  (device {device}, encoder {enc_path})")
-            set_seed(seed)
-            rng = np.random.default_rng(seed)
-            t0 = time.time()
-            train_idx, valid_idx = split_docs(texts.is_valid, len(texts), recipe.valid_pct, rng,
-                                              recipe.train_docs, recipe.valid_docs)
-            corpus = tokenize_texts(texts.texts, cache_dir, progress and D.is_main())
-            train_labels = [texts.labels[i] for i in train_idx]
-            valid_labels = [texts.labels[i] for i in valid_idx]
-            labels = LabelVocab.build(train_labels)
-            train = corpus.subset(train_idx, recipe.max_tokens).numericalize(vocab)
-            valid = corpus.subset(valid_idx, recipe.max_tokens).numericalize(vocab)
-            shard = {"rank": D.rank(), "world_size": D.world_size()}
-            train_dl = ClasLoader(train, train_labels, bs=recipe.bs, seq_len=recipe.seq_len, shuffle=True,
-                                  backwards=backwards, seed=seed, label_vocab=labels, **shard)
-            valid_dl = ClasLoader(valid, valid_labels, bs=recipe.bs, seq_len=recipe.seq_len, shuffle=False,
-                                  backwards=backwards, label_vocab=labels, source="the validation split", **shard)
-            print(f"{len(train_idx)} training and {len(valid_idx)} validation documents, labels {labels.itos}; "
-                  f"data ready in {time.time() - t0:.1f}s")
+    opened = runs.open_run(run_dir, "train_classifier", "clas", "classifier.pt", config, resume, main=D.is_main())
+    with opened as (run_dir, resume_from, config), runs.logged(run_dir) if D.is_main() else D.silenced():
+        print(f"run folder: {run_dir}  (device {device}, encoder {enc_path})")
+        set_seed(seed)
+        rng = np.random.default_rng(seed)
+        t0 = time.time()
+        train_idx, valid_idx = split_docs(texts.is_valid, len(texts), recipe.valid_pct, rng,
+                                          recipe.train_docs, recipe.valid_docs)
+        corpus = tokenize_texts(texts.texts, cache_dir, progress and D.is_main())
+        train_labels = [texts.labels[i] for i in train_idx]
+        valid_labels = [texts.labels[i] for i in valid_idx]
+        labels = LabelVocab.build(train_labels)
+        train = corpus.subset(train_idx, recipe.max_tokens).numericalize(vocab)
+        valid = corpus.subset(valid_idx, recipe.max_tokens).numericalize(vocab)
+        shard = {"rank": D.rank(), "world_size": D.world_size()}
+        train_dl = ClasLoader(train, train_labels, bs=recipe.bs, seq_len=recipe.seq_len, shuffle=True,
+                              backwards=backwards, seed=seed, label_vocab=labels, **shard)
+        valid_dl = ClasLoader(valid, valid_labels, bs=recipe.bs, seq_len=recipe.seq_len, shuffle=False,
+                              backwards=backwards, label_vocab=labels, source="the validation split", **shard)
+        print(f"{len(train_idx)} training and {len(valid_idx)} validation documents, labels {labels.itos}; "
+              f"data ready in {time.time() - t0:.1f}s")
 
-            cfg = clas_config(emb_sz=enc_cfg.emb_sz, n_hid=enc_cfg.n_hid, n_layers=enc_cfg.n_layers,
-                              drop_mult=recipe.drop_mult)
-            model = TextClassifier(len(vocab), len(labels), cfg, bptt=recipe.seq_len, max_len=recipe.max_len)
-            load_encoder(model, enc_path, vocab)
-            learn = Learner(model, train_dl, valid_dl, run_dir=run_dir, metrics=("accuracy",),
-                            cfg=TrainConfig(wd=recipe.wd, precision=recipe.precision, seed=seed, progress=progress),
-                            device=device)
-            print(f"precision: {learn.precision.name}")
-            t1 = time.time()
-            _fit(learn, lambda learn: gradual_unfreeze(learn, recipe), resume_from)
-            train_time = time.time() - t1
-            final = learn.validate()  # every rank takes part: the metrics are summed over ranks
-            if D.is_main():
-                save_model(learn.model, run_dir / "classifier.pt", vocab)
-                vocab.save(run_dir / "vocab.json")
-                labels.save(run_dir / "labels.json")
-                config["results"] = {"accuracy": final["accuracy"], "valid_loss": final["valid_loss"],
-                                     "train_time_s": round(train_time, 1), "total_time_s": round(time.time() - t0, 1),
-                                     "n_train": len(train_idx), "n_valid": len(valid_idx),
-                                     "precision": learn.precision.name}
-                runs.save_config(run_dir, config)
-                (run_dir / "last.pt").unlink(missing_ok=True)  # complete: classifier.pt holds the weights
-                print(f"final validation accuracy: {final['accuracy']:.4f} on {len(valid_idx)} documents "
-                      f"({train_time:.0f}s training)")
-                print(f"saved {run_dir / 'classifier.pt'}, vocab.json and labels.json")
+        cfg = clas_config(emb_sz=enc_cfg.emb_sz, n_hid=enc_cfg.n_hid, n_layers=enc_cfg.n_layers,
+                          drop_mult=recipe.drop_mult)
+        model = TextClassifier(len(vocab), len(labels), cfg, bptt=recipe.seq_len, max_len=recipe.max_len)
+        load_encoder(model, enc_path, vocab)
+        learn = Learner(model, train_dl, valid_dl, run_dir=run_dir, metrics=("accuracy",),
+                        cfg=TrainConfig(wd=recipe.wd, precision=recipe.precision, seed=seed, progress=progress),
+                        device=device)
+        print(f"precision: {learn.precision.name}")
+        t1 = time.time()
+        _fit(learn, lambda learn: gradual_unfreeze(learn, recipe), resume_from)
+        train_time = time.time() - t1
+        final = learn.validate()  # every rank takes part: the metrics are summed over ranks
+        if D.is_main():
+            save_model(learn.model, run_dir / "classifier.pt", vocab)
+            vocab.save(run_dir / "vocab.json")
+            labels.save(run_dir / "labels.json")
+            config["results"] = {"accuracy": final["accuracy"], "valid_loss": final["valid_loss"],
+                                 "train_time_s": round(train_time, 1), "total_time_s": round(time.time() - t0, 1),
+                                 "n_train": len(train_idx), "n_valid": len(valid_idx),
+                                 "precision": learn.precision.name}
+            runs.save_config(run_dir, config)
+            (run_dir / "last.pt").unlink(missing_ok=True)  # complete: classifier.pt holds the weights
+            print(f"final validation accuracy: {final['accuracy']:.4f} on {len(valid_idx)} documents "
+                  f"({train_time:.0f}s training)")
+            print(f"saved {run_dir / 'classifier.pt'}, vocab.json and labels.json")
     return ClasResult(run_dir, learn.model, labels, learn.history, final["accuracy"], final["valid_loss"])
 
 
@@ -301,9 +291,7 @@ def resume_run(run_dir: str | Path, stage: str, device: str | torch.device = "cp
     """Finish the interrupted `stage` run in `run_dir` with the settings in its config.json: the same text
     source (checked against the data digest), recipe, seed and options; only the device may differ."""
     path = Path(run_dir)
-    saved = runs.read_config(path)
-    if saved.get("stage") != stage:
-        raise ValueError(f"--resume {path}: {path / 'config.json'} is not the config of a {stage} run")
+    saved = runs.stage_config(path, stage)
     cls = ClasRecipe if stage == "train_classifier" else LMRecipe
     known = {f.name for f in dataclasses.fields(cls)}
     if not isinstance(saved.get("recipe"), dict) or not isinstance(saved.get("source"), dict):
