@@ -3,6 +3,7 @@ the book's forward + backward ensemble: the mean of the models' probabilities.
 
     model = load_classifier("runs/clas-20261125-221500")
     labels, probs = predict_texts([model], ["A wonderful film.", "Two hours I will never get back."])
+    ensemble_accuracy(["runs/clas-fwd", "runs/clas-bwd"])   # on the validation split both were trained with
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from awdlstm.classifier import TextClassifier
 from awdlstm.quantize import quantize_int8
 from awdlstm.runs import read_config, run_file
 from data import ClasLoader, LabelVocab
+from tokenizers.atomic import read_json, write_json
 from tokenizers.corpus import tokenize_corpus
 from tokenizers.vocab import Vocab
 
@@ -49,15 +51,11 @@ def load_classifier(run: str | Path) -> Classifier:
 
 
 @torch.no_grad()
-def predict(model: TextClassifier, vocab: Vocab, texts: list[str], bs: int = 64, backwards: bool = False,
-            device: torch.device | str = "cpu", max_tokens: int = 0) -> torch.Tensor:
-    """Class probabilities (n_texts, n_class) in the order of `texts` (fastai's `learn.get_preds` on a test set).
-
-    Batches follow the ClasLoader's validation order (longest first, little padding); `restore_order` undoes it.
-    `max_tokens > 0` cuts every text to its first tokens, as the classifier was trained.
-    """
-    corpus = tokenize_corpus(texts, progress=False)
-    ids = corpus.subset(np.arange(len(texts)), max_tokens).numericalize(vocab)
+def predict_ids(model: TextClassifier, ids: list, bs: int = 64, backwards: bool = False,
+                device: torch.device | str = "cpu") -> torch.Tensor:
+    """Class probabilities (n_docs, n_class) of numericalized documents, in their order (fastai's
+    `learn.get_preds`). Batches follow the ClasLoader's validation order (longest first, little padding);
+    `restore_order` undoes it."""
     dl = ClasLoader(ids, None, bs=bs, seq_len=model.encoder.bptt, shuffle=False, backwards=backwards)
     model.eval().to(device)
     probs = []
@@ -66,6 +64,15 @@ def predict(model: TextClassifier, vocab: Vocab, texts: list[str], bs: int = 64,
         probs.append(model(x.to(device))[0].float().softmax(-1).cpu())  # (bs, n_class)
     model.reset()
     return dl.restore_order(torch.cat(probs))
+
+
+def predict(model: TextClassifier, vocab: Vocab, texts: list[str], bs: int = 64, backwards: bool = False,
+            device: torch.device | str = "cpu", max_tokens: int = 0) -> torch.Tensor:
+    """Class probabilities (n_texts, n_class) of raw texts, in the order of `texts`: tokenized as in training;
+    `max_tokens` cuts every text as the classifier was trained (> 0: its first tokens, < 0: its last)."""
+    corpus = tokenize_corpus(texts, progress=False)
+    ids = corpus.subset(np.arange(len(texts)), max_tokens).numericalize(vocab)
+    return predict_ids(model, ids, bs=bs, backwards=backwards, device=device)
 
 
 def predict_texts(models: list[Classifier], texts: list[str], bs: int = 64, device: torch.device | str = "cpu",
@@ -89,3 +96,39 @@ def predict_texts(models: list[Classifier], texts: list[str], bs: int = 64, devi
                              max_tokens=m.max_tokens))
     mean = torch.stack(probs).mean(0)
     return [models[0].labels.itos[i] for i in mean.argmax(-1).tolist()], mean
+
+
+# ---------------------------------------------------------------- the ensemble on the validation split
+
+VALID_PREDS = "valid_preds.json"
+
+
+def save_valid_preds(run_dir: str | Path, doc_index: list[int], targets: list[int], probs: torch.Tensor) -> Path:
+    """The validation predictions of a classifier run (`train_classifier` writes them): which documents of the
+    source, their label ids, each one's class probabilities. `ensemble_accuracy` averages runs' files."""
+    path = Path(run_dir) / VALID_PREDS
+    write_json(path, {"doc_index": [int(i) for i in doc_index], "targets": [int(t) for t in targets],
+                      "probs": [[round(p, 6) for p in row] for row in probs.tolist()]})
+    return path
+
+
+def ensemble_accuracy(run_dirs: list[str | Path]) -> dict:
+    """The book's forward + backward ensemble, measured: each classifier run's validation accuracy and that of
+    the mean of their probabilities (the runs must have predicted the same validation documents)."""
+    if not run_dirs:
+        raise ValueError("ensemble_accuracy needs at least one classifier run")
+    first, probs, each = None, [], {}
+    for run in run_dirs:
+        path = run_file(run, VALID_PREDS)
+        saved = read_json(path)
+        if first is None:
+            first = saved
+        elif saved["doc_index"] != first["doc_index"] or saved["targets"] != first["targets"]:
+            raise ValueError(f"{path} holds other validation documents than {run_file(run_dirs[0], VALID_PREDS)}: "
+                             "the runs were trained on different splits or texts")
+        p = torch.tensor(saved["probs"])
+        targets = torch.tensor(saved["targets"])
+        each[str(run)] = (p.argmax(-1) == targets).float().mean().item()
+        probs.append(p)
+    mean = torch.stack(probs).mean(0)
+    return {"each": each, "ensemble": (mean.argmax(-1) == targets).float().mean().item(), "n_valid": len(targets)}

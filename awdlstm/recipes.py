@@ -7,6 +7,8 @@ A recipe holds what the book passes to `language_model_learner`, `text_classifie
 
 * `gpu`: the book's recipe at full size (AWD-LSTM 400/1152/3, mixed precision).
 * `cpu`: sized for a laptop-class CPU's quarter of an hour, from random initial weights.
+* `cpu-hour`: a 2-core CPU's hour: the `cpu` model trained longer, reading more of each review, run forward
+  and backward (the ensemble: scripts/ensemble.py).
 * `tiny`: seconds, for tests and a first look.
 
 Every field is checked when the recipe is made (a negative learning rate or a NaN is an error naming the
@@ -116,6 +118,9 @@ LM_PRESETS = {
     # a 2-core CPU's 15 minutes: every review read once by a small model (random weights: nothing to freeze)
     "cpu": LMRecipe(emb_sz=64, n_hid=192, n_layers=2, max_vocab=8000, bs=64, seq_len=72, frozen_epochs=0,
                     epochs=1, lr=1e-2),
+    # a 2-core CPU's hour, with the backward model: the same model reads every review three times
+    "cpu-hour": LMRecipe(emb_sz=64, n_hid=192, n_layers=2, max_vocab=8000, bs=64, seq_len=72, frozen_epochs=0,
+                         epochs=3, lr=1e-2),
     "tiny": LMRecipe(emb_sz=16, n_hid=32, n_layers=2, max_vocab=2000, min_freq=2, lm_docs=40, bs=16, seq_len=16,
                      epochs=1, precision="fp32"),
 }
@@ -125,6 +130,9 @@ CLAS_PRESETS = {
     # high lr: the last stage unfreezes at 1e-2, lr_mult 2.6**2
     "cpu": ClasRecipe(bs=64, max_tokens=-200, max_len=200, epochs=(1, 1, 0, 3), lrs=(2e-2, 1e-2, 1e-2, 1e-2),
                       lr_mult=2.6**2),
+    # the last 400 tokens (the whole review for 78% of them), one more unfrozen epoch
+    "cpu-hour": ClasRecipe(bs=64, max_tokens=-400, max_len=400, epochs=(1, 1, 0, 4), lrs=(2e-2, 1e-2, 1e-2, 1e-2),
+                           lr_mult=2.6**2),
     "tiny": ClasRecipe(bs=8, seq_len=16, max_len=64, max_tokens=64, train_docs=48, valid_docs=24,
                        epochs=(1, 0, 0, 1), lrs=(2e-2, 1e-2, 1e-2, 1e-2), precision="fp32"),
 }

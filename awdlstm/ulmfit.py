@@ -27,6 +27,7 @@ from awdlstm.checkpoint import load_encoder, read_meta, save_encoder, save_model
 from awdlstm.classifier import TextClassifier
 from awdlstm.generate import generate
 from awdlstm.model import AWDLSTMConfig, LanguageModel, clas_config, lm_config
+from awdlstm.predict import predict_ids, save_valid_preds
 from awdlstm.pretrained import find_pretrained, load_fastai_lm
 from awdlstm.recipes import ClasRecipe, LMRecipe
 from awdlstm.train import FitInterrupted, Learner, TrainConfig
@@ -272,6 +273,8 @@ def train_classifier(texts: Texts, encoder: str | Path, recipe: ClasRecipe, run_
             save_model(learn.model, run_dir / "classifier.pt", vocab)
             vocab.save(run_dir / "vocab.json")
             labels.save(run_dir / "labels.json")
+            probs = predict_ids(learn.model, valid, bs=recipe.bs, backwards=backwards, device=device)
+            save_valid_preds(run_dir, valid_idx, labels.encode(valid_labels), probs)  # for ensemble_accuracy
             config["results"] = {"accuracy": final["accuracy"], "valid_loss": final["valid_loss"],
                                  "train_time_s": round(train_time, 1), "total_time_s": round(time.time() - t0, 1),
                                  "n_train": len(train_idx), "n_valid": len(valid_idx),
@@ -280,7 +283,7 @@ def train_classifier(texts: Texts, encoder: str | Path, recipe: ClasRecipe, run_
             (run_dir / "last.pt").unlink(missing_ok=True)  # complete: classifier.pt holds the weights
             print(f"final validation accuracy: {final['accuracy']:.4f} on {len(valid_idx)} documents "
                   f"({train_time:.0f}s training)")
-            print(f"saved {run_dir / 'classifier.pt'}, vocab.json and labels.json")
+            print(f"saved {run_dir / 'classifier.pt'}, vocab.json, labels.json and valid_preds.json")
     return ClasResult(run_dir, learn.model, labels, learn.history, final["accuracy"], final["valid_loss"])
 
 

@@ -16,7 +16,7 @@ import torch
 from run_scripts import ROOT, SAMPLE, SCRIPTS, TINY, main
 
 from awdlstm import cli
-from awdlstm.predict import load_classifier, predict
+from awdlstm.predict import ensemble_accuracy, load_classifier, predict, save_valid_preds
 from awdlstm.pretrained import find_pretrained
 from awdlstm.recipes import CLAS_PRESETS, LM_PRESETS, ClasRecipe, LMRecipe
 from awdlstm.ulmfit import _lm_model
@@ -270,6 +270,31 @@ def test_backwards_pipeline_and_ensemble(runs, capsys, monkeypatch):
         probs.append(np.array([list(json.loads(line)["probs"].values()) for line in out.splitlines()]))
     np.testing.assert_allclose(probs[2], (probs[0] + probs[1]) / 2, atol=1e-6)
     assert not np.allclose(probs[0], probs[1])
+    # the ensemble on the validation split: the two runs held out different documents
+    code, out, err = in_process("ensemble", "runs/bwd-clas", str(runs["clas_dir"]), capsys=capsys,
+                                monkeypatch=monkeypatch, cwd=cwd)
+    assert code == 1 and "holds other validation documents" in err
+
+
+def test_valid_preds_and_ensemble_accuracy(runs, tmp_path, capsys, monkeypatch):
+    """train_classifier writes its validation predictions; ensemble.py averages runs' probabilities."""
+    d = runs["clas_dir"]
+    saved = json.loads((d / "valid_preds.json").read_text())
+    cfg = json.loads((d / "config.json").read_text())
+    assert len(saved["doc_index"]) == len(saved["targets"]) == len(saved["probs"]) == 24
+    own = float(np.mean(np.argmax(saved["probs"], 1) == np.array(saved["targets"])))
+    assert own == pytest.approx(cfg["results"]["accuracy"], abs=1e-6)  # the predictions the run validated
+    code, out, err = in_process("ensemble", "--json", str(d), str(d), capsys=capsys, monkeypatch=monkeypatch,
+                                cwd=runs["cwd"])
+    assert code == 0, err
+    assert json.loads(out)["ensemble"] == pytest.approx(own)
+    # two made-up runs over 4 documents (targets 0 1 1 0): 3/4 and 2/4 right alone, 4/4 averaged
+    a, b = tmp_path / "a", tmp_path / "b"
+    for run, p in ((a, [[.9, .1], [.1, .9], [.2, .8], [.45, .55]]), (b, [[.6, .4], [.7, .3], [.7, .3], [.9, .1]])):
+        run.mkdir()
+        save_valid_preds(run, [5, 7, 9, 11], [0, 1, 1, 0], torch.tensor(p))
+    res = ensemble_accuracy([a, b])
+    assert res["each"] == {str(a): 0.75, str(b): 0.5} and res["ensemble"] == 1.0 and res["n_valid"] == 4
 
 
 def test_sources_folder_csv_and_split(tmp_path):
