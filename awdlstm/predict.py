@@ -15,6 +15,7 @@ import torch
 
 from awdlstm.checkpoint import load_model
 from awdlstm.classifier import TextClassifier
+from awdlstm.precision import resolve_precision
 from awdlstm.quantize import quantize_int8
 from awdlstm.runs import read_config, run_file
 from data import ClasLoader, LabelVocab
@@ -79,11 +80,13 @@ def predict_texts(models: list[Classifier], texts: list[str], bs: int = 64, devi
                   precision: str = "fp32") -> tuple[list[str], torch.Tensor]:
     """(predicted label per text, mean probabilities (n_texts, n_class)) over `models` (the ensemble).
 
-    `precision` 'int8' runs each model's LSTMs in 8-bit integers on the CPU (awdlstm/quantize.py)."""
-    if precision not in ("fp32", "int8"):
-        raise ValueError(f"precision must be fp32 or int8, got {precision!r}")
+    `precision` 'int8' runs each model's LSTMs in 8-bit integers on the CPU (awdlstm/quantize.py); 'bf16' runs
+    the models under bf16 autocast (a GPU, or a CPU with native bf16: refused on others, see precision.py)."""
+    if precision not in ("fp32", "bf16", "int8"):
+        raise ValueError(f"precision must be fp32, bf16 or int8, got {precision!r}")
     if precision == "int8" and torch.device(device).type != "cpu":
         raise ValueError(f"--precision int8 runs on the CPU only (got --device {torch.device(device).type})")
+    autocast = resolve_precision("bf16" if precision == "bf16" else "fp32", torch.device(device)).autocast
     if not models:
         raise ValueError("predict_texts needs at least one classifier")
     probs = []
@@ -92,8 +95,9 @@ def predict_texts(models: list[Classifier], texts: list[str], bs: int = 64, devi
             raise ValueError(f"{m.run_dir} predicts the labels {m.labels.itos}, the first model "
                              f"{models[0].labels.itos}")
         model = quantize_int8(m.model) if precision == "int8" else m.model
-        probs.append(predict(model, m.vocab, texts, bs=bs, backwards=m.backwards, device=device,
-                             max_tokens=m.max_tokens))
+        with autocast():
+            probs.append(predict(model, m.vocab, texts, bs=bs, backwards=m.backwards, device=device,
+                                 max_tokens=m.max_tokens))
     mean = torch.stack(probs).mean(0)
     return [models[0].labels.itos[i] for i in mean.argmax(-1).tolist()], mean
 

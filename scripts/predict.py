@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run")
     ap.add_argument("--threads", type=cli.checked(int, "threads", "nonneg"), default=0,
                     help="CPU threads for torch (0: torch's default)")
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
-                    help="int8: CPU only, the LSTMs in 8-bit integers (awdlstm/quantize.py): faster at full size, "
-                         "slower for small models; check its agreement with fp32 on your data first "
-                         "(scripts/dev/bench.py clas --model RUN)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "int8"],
+                    help="bf16: a GPU or a CPU with native bf16 (autocast); int8: CPU only, the LSTMs in 8-bit "
+                         "integers (awdlstm/quantize.py). Both are faster at full size, not for small models; "
+                         "check their agreement with fp32 on your data first (scripts/dev/bench.py clas --model RUN "
+                         "--precisions fp32,bf16,int8)")
     args = ap.parse_args(argv)
     device = resolve_device(args.device, args.threads)
     texts = cli.read_inputs(args.texts, args.files)

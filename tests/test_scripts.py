@@ -17,6 +17,7 @@ from run_scripts import ROOT, SAMPLE, SCRIPTS, TINY, main
 
 from awdlstm import cli
 from awdlstm.predict import ensemble_accuracy, load_classifier, predict, save_valid_preds
+from awdlstm.precision import cpu_has_fast_bf16
 from awdlstm.pretrained import find_pretrained
 from awdlstm.recipes import CLAS_PRESETS, LM_PRESETS, ClasRecipe, LMRecipe
 from awdlstm.ulmfit import _lm_model
@@ -381,3 +382,19 @@ def test_predict_int8_close_to_fp32(runs, capsys, monkeypatch):
     code, _, err = in_process("predict", "--precision", "int8", "--device", "cuda", "Great.", capsys=capsys,
                               monkeypatch=monkeypatch, cwd=runs["cwd"])
     assert code == 1 and "error" in err
+
+
+def test_predict_bf16_close_to_fp32_or_refused(runs, capsys, monkeypatch):
+    """--precision bf16: near the fp32 probabilities on a CPU with native bf16; refused (one line) without it."""
+    texts = ["Great.", "A dull, long and pointless film that I regret seeing.", "Wonderful acting, loved it!"]
+    probs = {}
+    for prec in ("fp32", "bf16"):
+        code, out, err = in_process("predict", "--json", "--precision", prec, *texts, capsys=capsys,
+                                    monkeypatch=monkeypatch, cwd=runs["cwd"])
+        if prec == "bf16" and not cpu_has_fast_bf16():
+            assert code == 1 and "no native bf16" in err and len(err.strip().splitlines()) == 1
+            return
+        assert code == 0, err
+        probs[prec] = np.array([list(json.loads(line)["probs"].values()) for line in out.splitlines()])
+    np.testing.assert_allclose(probs["bf16"], probs["fp32"], atol=0.02)
+    assert not np.array_equal(probs["bf16"], probs["fp32"])  # the bf16 path really ran
