@@ -183,13 +183,17 @@ def generate_tokens(model: LanguageModel, vocab, prompt_tokens: Sequence[str], n
 
 def generate(model: LanguageModel, vocab, prompt: str, n_words: int, temperature: float = 1.0, no_unk: bool = True,
              seed: int | None = None, top_k: int | None = None, top_p: float | None = None,
-             tokenize: Callable[[str], list[str]] | None = None, min_p: float | None = None, fast: bool = True) -> str:
+             tokenize: Callable[[str], list[str]] | None = None, min_p: float | None = None, fast: bool = True,
+             backwards: bool = False) -> str:
     """Continue `prompt` by `n_words` sampled words and return the whole text, readable (`learn.predict`).
 
     The prompt is tokenized by `tokenize` (default: the project's `tokenizers.corpus.tokenize`, which
     adds xxbos as fastai does); each word is sampled from softmax(logits / temperature), never xxunk
     when `no_unk`, optionally restricted by `top_k`, `top_p` (nucleus) or `min_p`; `seed` makes it repeatable.
     `fast`: see `generate_tokens` (the same distribution either way; a seed gives other words with each).
+    `backwards`: the model was trained on reversed documents, so it writes what comes before the prompt: it
+    reads the prompt last token first (xxbos, a document's start, is left out), and the text is returned in
+    reading order, ending with the prompt.
     """
     if tokenize is None:
         try:
@@ -197,6 +201,8 @@ def generate(model: LanguageModel, vocab, prompt: str, n_words: int, temperature
         except ImportError as e:
             raise ImportError(f"generate needs a tokenize function: pass tokenize=... ({e})") from None
     tokens = list(tokenize(prompt))
+    if backwards:
+        tokens = [t for t in tokens if t != BOS][::-1]
     new = generate_tokens(model, vocab, tokens, n_words, temperature=temperature, no_unk=no_unk, seed=seed,
                           top_k=top_k, top_p=top_p, min_p=min_p, fast=fast)
-    return decode_text(tokens + new)
+    return decode_text((tokens + new)[::-1] if backwards else tokens + new)

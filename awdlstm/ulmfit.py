@@ -196,8 +196,8 @@ def finetune_lm(texts: Texts, recipe: LMRecipe, run_dir: str | Path | None = Non
         if D.is_main():
             save_model(learn.model, run_dir / "lm.pt", vocab)
             save_encoder(learn.model, run_dir / "encoder.pt", vocab)
-            samples = [generate(learn.model, vocab, prompt, n_words, temperature=temperature, seed=seed + i)
-                       for i in range(n_samples)]
+            samples = [generate(learn.model, vocab, prompt, n_words, temperature=temperature, seed=seed + i,
+                                backwards=backwards) for i in range(n_samples)]
             for s in samples:
                 print(s)
             last = learn.history[-1] if learn.history else {}

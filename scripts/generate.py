@@ -2,13 +2,15 @@
 
     python scripts/generate.py "I liked this movie because" --n-words 40 --n 2
     python scripts/generate.py --model runs/lm-20261125-221500 --temperature 0.5 --top-k 40 "This film"
+
+A backward model (finetune_lm.py --backwards) writes the text that comes before the prompt, ending with it.
 """
 from __future__ import annotations
 
 import torch
 
 from awdlstm import LanguageModel, cli, generate, load_model
-from awdlstm.runs import newest_run, resolve_device, run_file
+from awdlstm.runs import newest_run, read_config, resolve_device, run_file
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,10 +35,12 @@ def main(argv: list[str] | None = None) -> None:
     if not isinstance(model, LanguageModel) or itos is None:
         raise ValueError(f"{run}/lm.pt is not a language model saved with its vocab")
     model.to(device)
+    backwards = bool(read_config(run).get("backwards"))  # a backward model writes what comes before the prompt
     for i in range(args.n):
         with torch.no_grad():
             print(generate(model, itos, args.prompt, args.n_words, temperature=args.temperature,
-                           seed=None if args.seed is None else args.seed + i, top_k=args.top_k, top_p=args.top_p))
+                           seed=None if args.seed is None else args.seed + i, top_k=args.top_k, top_p=args.top_p,
+                           backwards=backwards))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,15 @@ def test_generate_is_repeatable_with_a_seed(lm):
     assert lm.encoder.hidden is None and not lm.training  # state reset, mode restored
 
 
+def test_a_backward_model_writes_what_comes_before_the_prompt(lm):
+    """The prompt is read last token first (no xxbos: in a reversed document it is the end); the text comes
+    back in reading order, ending with the prompt: the words the model read it greedily continue with, reversed."""
+    text = generate(lm, ITOS, "I liked the movie", 6, temperature=0, tokenize=simple_tokenize, backwards=True)
+    assert text.endswith("i liked the movie") and len(text.split()) > 4
+    new = generate_tokens(lm, ITOS, ["movie", "the", "liked", "i"], 6, temperature=0)
+    assert text == decode_text(new[::-1] + ["i", "liked", "the", "movie"])
+
+
 def _full_reread_greedy(model, ids, n):
     """fastai's way: re-read the whole text from a zero state for each new word."""
     ids = list(ids)

@@ -1,9 +1,10 @@
 """The chapter in Python (awdlstm/ulmfit.py): the README's block runs as written (tiny preset, sample corpus),
 and `gradual_unfreeze` makes the book's calls in the book's order."""
 import re
+import shlex
 from pathlib import Path
 
-from run_scripts import ROOT, SAMPLE
+from run_scripts import ROOT, SAMPLE, TINY, main
 
 from awdlstm import CLAS_PRESETS, ClasRecipe, gradual_unfreeze
 
@@ -47,3 +48,24 @@ def test_gradual_unfreeze_is_the_books_four_stages():
     learn = Recorder()
     gradual_unfreeze(learn, ClasRecipe(epochs=(1, 0, 0, 3), lr_mult=2.0))
     assert learn.calls[-1] == ("fit_one_cycle", 3, slice(1e-3 / 2, 1e-3)) and learn.calls[3][1] == 0
+
+
+def test_the_readmes_cpu_hour_commands_run(tmp_path, monkeypatch, capsys):
+    """The README's cpu-hour block (forward, backward, ensemble) runs as written, at the tiny preset."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", readme, re.S) if "--preset cpu-hour" in b)
+    commands = [shlex.split(c.replace("\\\n", " ")) for c in block.split("&&")]
+    assert [c[1] for c in commands] == ["scripts/finetune_lm.py", "scripts/train_classifier.py",
+                                        "scripts/finetune_lm.py", "scripts/train_classifier.py", "scripts/ensemble.py"]
+    monkeypatch.chdir(tmp_path)
+    small = [*TINY, "--csv", str(SAMPLE), "--cache-dir", str(tmp_path / "cache")]
+    for c in commands:
+        name, args = Path(c[1]).stem, c[2:]
+        if "--preset" in args:
+            i = args.index("--preset")
+            args = args[:i] + small + args[i + 2:]
+        code, err = main(name, *args, capsys=capsys if name != "ensemble" else None)
+        assert code == 0, (c, err)
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].endswith("the ensemble (mean probabilities of 2 models, 24 validation documents)"), out[-3:]
+    assert [line.split()[1] for line in out[-3:-1]] == ["runs/clas-fwd", "runs/clas-bwd"]

@@ -159,7 +159,7 @@ def bench_clas(args: argparse.Namespace) -> dict:
     if args.model:  # its own vocab and labels
         from awdlstm.predict import load_classifier
         clf = load_classifier(args.model)
-        model, vocab, labels = clf.model, clf.vocab, clf.labels
+        model, vocab, labels, cut, backwards = clf.model, clf.vocab, clf.labels, clf.max_tokens, clf.backwards
         texts = imdb_embedded(args.csv)
         ids, offsets = tokenize_texts(texts.texts, args.cache_dir, progress=False).numericalize(vocab)
         source = args.model
@@ -169,9 +169,10 @@ def bench_clas(args: argparse.Namespace) -> dict:
         torch.manual_seed(0)
         cfg = clas_config(emb_sz=args.emb, n_hid=args.hid, n_layers=args.layers)
         model, source = TextClassifier(len(vocab), 2, cfg, bptt=72, max_len=72 * 20), "random weights"
+        cut, backwards = 0, False
     rng = np.random.default_rng(0)
     valid = sample(np.flatnonzero(texts.is_valid), args.docs, rng)
-    docs = select_docs(ids, offsets, valid)
+    docs = select_docs(ids, offsets, valid, cut)  # a trained model reads them as it was trained
     y = torch.tensor(labels.encode([texts.labels[i] for i in valid]))
     n_tok = int(docs[1][-1])
     enc_flops = encoder_flops_per_token(model.encoder.module.cfg)
@@ -183,7 +184,7 @@ def bench_clas(args: argparse.Namespace) -> dict:
     print(f"clas: {len(valid)} validation reviews ({n_tok / len(valid):.0f} tokens on average), {source}")
     ref = None
     for prec in precisions:
-        dl = ClasLoader(docs, None, bs=args.bs, seq_len=72, shuffle=False)
+        dl = ClasLoader(docs, None, bs=args.bs, seq_len=72, shuffle=False, backwards=backwards)
         reset_peak_memory(device)
         preds, secs, cpu = _classify(model, dl, device, prec)
         ref = preds if ref is None else ref
