@@ -366,35 +366,25 @@ def test_pretrain_lm_keeps_wikitexts_split_and_feeds_finetune_lm(tmp_path, capsy
     assert f"model: {tmp_path / 'pre' / 'lm.pt'}" in out and (tmp_path / "ft" / "lm.pt").is_file()
 
 
-def test_predict_int8_close_to_fp32(runs, capsys, monkeypatch):
-    """--precision int8 (quantized copy of the classifier) gives nearly the fp32 probabilities, same order."""
+@pytest.mark.parametrize("prec, atol", [("int8", 0.05), ("bf16", 0.02)])
+def test_predict_int8_and_bf16_close_to_fp32(runs, capsys, monkeypatch, prec, atol):
+    """--precision int8 (quantized copy of the classifier) and bf16 (autocast) give nearly the fp32
+    probabilities, same order; bf16 on a CPU without native bf16 is refused in one line."""
     texts = ["Great.", "A dull, long and pointless film that I regret seeing.", "Wonderful acting, loved it!"]
     probs = {}
-    for prec in ("fp32", "int8"):
-        code, out, err = in_process("predict", "--json", "--precision", prec, *texts, capsys=capsys,
+    for p in ("fp32", prec):
+        code, out, err = in_process("predict", "--json", "--precision", p, *texts, capsys=capsys,
                                     monkeypatch=monkeypatch, cwd=runs["cwd"])
-        assert code == 0, err
-        res = [json.loads(line) for line in out.splitlines()]
-        assert [r["text"] for r in res] == texts
-        probs[prec] = np.array([list(r["probs"].values()) for r in res])
-    np.testing.assert_allclose(probs["int8"], probs["fp32"], atol=0.05)
-    assert not np.array_equal(probs["int8"], probs["fp32"])  # the int8 path really ran
-    code, _, err = in_process("predict", "--precision", "int8", "--device", "cuda", "Great.", capsys=capsys,
-                              monkeypatch=monkeypatch, cwd=runs["cwd"])
-    assert code == 1 and "error" in err
-
-
-def test_predict_bf16_close_to_fp32_or_refused(runs, capsys, monkeypatch):
-    """--precision bf16: near the fp32 probabilities on a CPU with native bf16; refused (one line) without it."""
-    texts = ["Great.", "A dull, long and pointless film that I regret seeing.", "Wonderful acting, loved it!"]
-    probs = {}
-    for prec in ("fp32", "bf16"):
-        code, out, err = in_process("predict", "--json", "--precision", prec, *texts, capsys=capsys,
-                                    monkeypatch=monkeypatch, cwd=runs["cwd"])
-        if prec == "bf16" and not cpu_has_fast_bf16():
+        if p == "bf16" and not cpu_has_fast_bf16():
             assert code == 1 and "no native bf16" in err and len(err.strip().splitlines()) == 1
             return
         assert code == 0, err
-        probs[prec] = np.array([list(json.loads(line)["probs"].values()) for line in out.splitlines()])
-    np.testing.assert_allclose(probs["bf16"], probs["fp32"], atol=0.02)
-    assert not np.array_equal(probs["bf16"], probs["fp32"])  # the bf16 path really ran
+        res = [json.loads(line) for line in out.splitlines()]
+        assert [r["text"] for r in res] == texts
+        probs[p] = np.array([list(r["probs"].values()) for r in res])
+    np.testing.assert_allclose(probs[prec], probs["fp32"], atol=atol)
+    assert not np.array_equal(probs[prec], probs["fp32"])  # the other path really ran
+    if prec == "int8":
+        code, _, err = in_process("predict", "--precision", "int8", "--device", "cuda", "Great.", capsys=capsys,
+                                  monkeypatch=monkeypatch, cwd=runs["cwd"])
+        assert code == 1 and "error" in err
