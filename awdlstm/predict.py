@@ -125,6 +125,10 @@ def ensemble_accuracy(run_dirs: list[str | Path]) -> dict:
     for run in run_dirs:
         path = run_file(run, VALID_PREDS)
         saved = read_json(path)
+        if not isinstance(saved, dict) or {"doc_index", "targets", "probs"} - set(saved) or \
+                not len(saved["probs"]) == len(saved["targets"]) == len(saved["doc_index"]):
+            raise ValueError(f"{path}: not a run's validation predictions (doc_index, targets and probs, one each "
+                             "per document)")
         if first is None:
             first = saved
         elif saved["doc_index"] != first["doc_index"] or saved["targets"] != first["targets"]:

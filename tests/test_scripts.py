@@ -296,6 +296,9 @@ def test_valid_preds_and_ensemble_accuracy(runs, tmp_path, capsys, monkeypatch):
         save_valid_preds(run, [5, 7, 9, 11], [0, 1, 1, 0], torch.tensor(p))
     res = ensemble_accuracy([a, b])
     assert res["each"] == {str(a): 0.75, str(b): 0.5} and res["ensemble"] == 1.0 and res["n_valid"] == 4
+    (b / "valid_preds.json").write_text('{"doc_index": [5, 7], "targets": [0, 1, 1, 0], "probs": []}')
+    with pytest.raises(ValueError, match="valid_preds.json: not a run's validation predictions"):
+        ensemble_accuracy([a, b])
 
 
 def test_sources_folder_csv_and_split(tmp_path):
