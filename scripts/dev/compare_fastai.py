@@ -14,8 +14,9 @@ Everything else is fastai's: its tokenizer (`tokenize_df`, spaCy + rules, run on
 cached in --tokens), its vocab (`make_vocab` on the counts of all the LM documents, as TextBlock.from_df does),
 its LMDataLoader / SortedDL + Pad_Chunk, `reverse_text` for --backwards (as TextBlock(backwards=True)),
 language_model_learner / text_classifier_learner (AWD_LSTM, pretrained=False), freeze, fit_one_cycle (moms
-0.8,0.7,0.8), save_encoder / load_encoder and get_preds. Results go to OUT/results.json, the validation
-predictions to OUT/valid_preds.json in the form our train_classifier writes (so scripts/ensemble.py reads them).
+0.8,0.7,0.8), save_encoder / load_encoder and get_preds (validation loss and accuracy from its one pass).
+Results go to OUT/results.json, the validation predictions to OUT/valid_preds.json in the form our
+train_classifier writes (so scripts/ensemble.py reads them).
 """
 from __future__ import annotations
 
@@ -185,9 +186,10 @@ def main() -> None:
             _fit_log(learn, f"clas-{i}", res["log"])
             res[f"clas_stage{i}_time_s"] = round(time.time() - ts, 1)
         res["clas_time_s"] = round(time.time() - t, 1)
-        vloss, acc = learn.validate()
-        probs, targets = learn.get_preds(dl=dls.valid)  # in the validation rows' order (get_preds reorders)
-    res["clas"] = {"valid_loss": float(vloss), "accuracy": float(acc)}
+        # one pass: the validation rows' probabilities, in their order (get_preds reorders), and each one's loss
+        probs, targets, losses = learn.get_preds(dl=dls.valid, with_loss=True)
+    acc = (probs.argmax(1) == targets).float().mean()
+    res["clas"] = {"valid_loss": losses.mean().item(), "accuracy": acc.item()}
     doc_index = [i for i, f in enumerate(flags) if f]
     vocab_c = list(dls.vocab[1])  # fastai's label vocab (sorted): our label ids for the same labels
     assert [vocab_c[int(t)] for t in targets] == [texts.labels[i] for i in doc_index], "validation order"
