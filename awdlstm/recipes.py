@@ -8,7 +8,7 @@ A recipe holds what the book passes to `language_model_learner`, `text_classifie
 * `gpu`: the book's recipe at full size (AWD-LSTM 400/1152/3, mixed precision).
 * `cpu`: sized for a laptop-class CPU's quarter of an hour, from random initial weights.
 * `cpu-hour`: a 2-core CPU's hour: the `cpu` model trained longer, reading more of each review, run forward
-  and backward (the ensemble: scripts/ensemble.py).
+  and backward side by side, one core each (the ensemble: scripts/ensemble.py).
 * `tiny`: seconds, for tests and a first look.
 
 Every field is checked when the recipe is made (a negative learning rate or a NaN is an error naming the
@@ -118,10 +118,11 @@ LM_PRESETS = {
     # a 2-core CPU's 15 minutes: every review read once by a small model (random weights: nothing to freeze)
     "cpu": LMRecipe(emb_sz=64, n_hid=192, n_layers=2, max_vocab=8000, bs=64, seq_len=72, frozen_epochs=0,
                     epochs=1, lr=1e-2),
-    # a 2-core CPU's hour, with the backward model: the same model reads every review three times; it underfits
-    # (train loss above valid loss), so less dropout (fastai's pretraining value)
+    # a 2-core CPU's hour, the forward and the backward model side by side (one core each): the same model reads
+    # every review four times; it underfits (train loss above valid loss), so less dropout (fastai's pretraining
+    # value)
     "cpu-hour": LMRecipe(emb_sz=64, n_hid=192, n_layers=2, drop_mult=0.1, max_vocab=8000, bs=64, seq_len=72,
-                         frozen_epochs=0, epochs=3, lr=1e-2),
+                         frozen_epochs=0, epochs=4, lr=1e-2),
     "tiny": LMRecipe(emb_sz=16, n_hid=32, n_layers=2, max_vocab=2000, min_freq=2, lm_docs=40, bs=16, seq_len=16,
                      epochs=1, precision="fp32"),
 }
