@@ -121,7 +121,7 @@ LM_PRESETS = {
     # a 2-core CPU's hour, the forward and the backward model side by side (one core each): the same model reads
     # every review four times; it underfits (train loss above valid loss), so less dropout (fastai's pretraining
     # value)
-    "cpu-hour": LMRecipe(emb_sz=64, n_hid=256, n_layers=2, drop_mult=0.1, max_vocab=8000, bs=64, seq_len=72,
+    "cpu-hour": LMRecipe(emb_sz=64, n_hid=192, n_layers=2, drop_mult=0.1, max_vocab=8000, bs=64, seq_len=72,
                          frozen_epochs=0, epochs=4, lr=1e-2),
     "tiny": LMRecipe(emb_sz=16, n_hid=32, n_layers=2, max_vocab=2000, min_freq=2, lm_docs=40, bs=16, seq_len=16,
                      epochs=1, precision="fp32"),
