@@ -59,12 +59,12 @@ def test_the_readmes_cpu_hour_commands_run(tmp_path):
     then the ensemble), at the tiny preset on the sample corpus."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = next(b for b in re.findall(r"```bash\n(.*?)```", readme, re.S) if "--preset cpu-hour" in b)
-    scripts = re.findall(r"\.venv/bin/python (scripts/\S+)", block)
-    assert scripts == ["scripts/finetune_lm.py", "scripts/train_classifier.py",
-                       "scripts/finetune_lm.py", "scripts/train_classifier.py", "scripts/ensemble.py"]
+    called = re.findall(r"\.venv/bin/python (scripts/\S+)", block)
+    assert called == ["scripts/finetune_lm.py", "scripts/train_classifier.py",
+                      "scripts/finetune_lm.py", "scripts/train_classifier.py", "scripts/ensemble.py"]
     small = shlex.join([*TINY, "--csv", str(SAMPLE), "--cache-dir", str(tmp_path / "cache")])
-    code = (block.replace("--preset cpu-hour", small).replace(".venv/bin/python scripts/",
-                                                               f"{shlex.quote(sys.executable)} {ROOT}/scripts/"))
+    python, scripts = shlex.quote(sys.executable), shlex.quote(str(ROOT / "scripts"))
+    code = block.replace("--preset cpu-hour", small).replace(".venv/bin/python scripts/", f"{python} {scripts}/")
     proc = subprocess.Popen(["bash", "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)  # its own process group: a timeout stops the jobs too
     try:
