@@ -7,6 +7,11 @@ Run with the reference environment (fastai 2.8.12 + spaCy + regex), never with t
     # the cpu-hour preset is run forward and --backwards, then ensembled by our own script:
     .venv/bin/python scripts/ensemble.py /tmp/cmp/fastai-cpu-hour-0 /tmp/cmp/fastai-cpu-hour-0-bwd
 
+Each cpu-hour process held about 11 GB in its classifier (2026-12-02): two side by side on a 24 GiB machine can
+be killed for memory. Such a run leaves its encoder and results.json in OUT; `--stage clas` with the same
+arguments then trains its classifier alone, from the same seed (it repeated the two epochs the killed run had
+finished, to every digit).
+
 It imports our `awdlstm/recipes.py` and `data` by path only to reproduce our choices for a seed: the presets
 (LM_PRESETS[preset], CLAS_PRESETS[preset]), the LM documents (`sample`: all 25,000 reviews at lm_docs=0) and
 their valid split (`random_split`), the embedded corpus and its canonical 20,000 / 5,000 classifier split.
