@@ -136,9 +136,6 @@ def main() -> None:
     vocab = make_vocab(count, min_freq=lm.min_freq, max_vocab=lm.max_vocab)
     df = pd.DataFrame({"toks": lm_toks, "is_valid": is_valid})
     tfms = [Numericalize(vocab)] + ([reverse_text] if args.backwards else [])  # = TextBlock(backwards=...)
-    block = TransformBlock(type_tfms=tfms, dl_type=LMDataLoader, dls_kwargs={"seq_len": lm.seq_len})
-    dls = DataBlock(blocks=block, get_x=ColReader("toks"), splitter=ColSplitter("is_valid")).dataloaders(
-        df, bs=lm.bs, seq_len=lm.seq_len)
     if args.stage == "clas":
         earlier = json.loads((out / "results.json").read_text(encoding="utf-8"))
         if json.loads((out / "vocab.json").read_text(encoding="utf-8")) != list(vocab) or any(
@@ -146,6 +143,9 @@ def main() -> None:
             raise SystemExit(f"{out} holds another run's language model: --stage clas needs the same arguments")
         res = {**earlier, "log": [r for r in earlier["log"] if r["stage"].startswith("lm")], "clas_rerun": True}
     else:
+        block = TransformBlock(type_tfms=tfms, dl_type=LMDataLoader, dls_kwargs={"seq_len": lm.seq_len})
+        dls = DataBlock(blocks=block, get_x=ColReader("toks"), splitter=ColSplitter("is_valid")).dataloaders(
+            df, bs=lm.bs, seq_len=lm.seq_len)
         cfg = dict(awd_lstm_lm_config, emb_sz=lm.emb_sz, n_hid=lm.n_hid, n_layers=lm.n_layers)
         learn = language_model_learner(dls, AWD_LSTM, config=cfg, pretrained=False, drop_mult=lm.drop_mult,
                                        metrics=[accuracy, Perplexity()], wd=lm.wd, path=out)
