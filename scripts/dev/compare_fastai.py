@@ -134,7 +134,6 @@ def main() -> None:
         is_valid[i] = True
     count = Counter(t for d in lm_toks for t in d)  # TextBlock.from_df counts all documents, valid included
     vocab = make_vocab(count, min_freq=lm.min_freq, max_vocab=lm.max_vocab)
-    df = pd.DataFrame({"toks": lm_toks, "is_valid": is_valid})
     tfms = [Numericalize(vocab)] + ([reverse_text] if args.backwards else [])  # = TextBlock(backwards=...)
     if args.stage == "clas":
         earlier = json.loads((out / "results.json").read_text(encoding="utf-8"))
@@ -143,6 +142,7 @@ def main() -> None:
             raise SystemExit(f"{out} holds another run's language model: --stage clas needs the same arguments")
         res = {**earlier, "log": [r for r in earlier["log"] if r["stage"].startswith("lm")], "clas_rerun": True}
     else:
+        df = pd.DataFrame({"toks": lm_toks, "is_valid": is_valid})
         block = TransformBlock(type_tfms=tfms, dl_type=LMDataLoader, dls_kwargs={"seq_len": lm.seq_len})
         dls = DataBlock(blocks=block, get_x=ColReader("toks"), splitter=ColSplitter("is_valid")).dataloaders(
             df, bs=lm.bs, seq_len=lm.seq_len)
