@@ -304,7 +304,10 @@ def test_lm_recipe_equals_fastai_end_to_end(fused):
     torch.testing.assert_close(torch.tensor(got[1:]), torch.tensor(FASTAI_ROWS[1:]), rtol=2e-6 * k, atol=0)
     sd = lm.state_dict()
     for name, want in FASTAI_SUMS.items():
-        assert sd[name].double().sum().item() == pytest.approx(want, rel=1e-6 * k, abs=1e-9 * k**2), name
+        # float32 rounding grows with the magnitudes summed, not with their sum (the decoder bias's nearly cancels:
+        # -3.3e-4 of |x| summing to 1.36): 2e-7 of sum(|x|) is 9x the largest gap seen (an Intel AMX host)
+        w = sd[name].double()
+        assert abs(w.sum().item() - want) <= 2e-7 * k * w.abs().sum().item(), (name, w.sum().item(), want)
     torch.testing.assert_close(sd["encoder.encoder.weight"][3, :4], torch.tensor(FASTAI_EMB_ROW3),
                                rtol=1e-6 * k, atol=1e-7 * k)
 
