@@ -34,7 +34,7 @@ from awdlstm.loss import ar_tar, flat_cross_entropy
 from awdlstm.lr_find import lr_find
 from awdlstm.model import LanguageModel
 from awdlstm.optim import Adam, norm_bias_params
-from awdlstm.precision import resolve_precision
+from awdlstm.precision import BF16_MIN_SPEEDUP, resolve_precision, time_bf16_speedup
 from awdlstm.report import EpochTable, SmoothLoss, format_time, plot_history, write_history
 from awdlstm.schedule import OneCycle, group_lrs
 from awdlstm.train_checkpoint import load_checkpoint, rng_state, set_rng_state, set_seed
@@ -101,7 +101,8 @@ class Learner:
         self.train_dl, self.valid_dl, self.metrics = train_dl, valid_dl, list(metrics)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         workload = "lm" if isinstance(model, LanguageModel) else "clas" if isinstance(model, TextClassifier) else None
-        self.precision = resolve_precision(self.cfg.precision, self.device, workload)  # what 'auto' means: precision.py
+        self.bf16_speedup: float | None = None  # 'auto' on a CPU with native bf16: a step timed in both (precision.py)
+        self.precision = resolve_precision(self.cfg.precision, self.device, workload, self._time_bf16)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision.use_scaler else None
         groups = model.param_groups()
         self.opt = Adam(groups, lr=1e-3, sqr_mom=self.cfg.sqr_mom, eps=self.cfg.eps, wd=self.cfg.wd,
@@ -168,18 +169,59 @@ class Learner:
     def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
-    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One training batch's (loss, raw_out, out): the model's forward then the cross-entropy, or fused."""
+    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor,
+                      local: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One training batch's (loss, raw_out, out): the model's forward then the cross-entropy, or fused.
+        `local`: this rank's model alone, never its DistributedDataParallel wrapper."""
+        local = local or distributed.world_size() == 1
         fused = self.fused_loss_fn
         if fused is None:
             with self.precision.autocast():
-                logits, raw_out, out = self.train_model(x)
+                logits, raw_out, out = (self.model if local else self.train_model)(x)
             return flat_cross_entropy(logits, y), raw_out, out
         # The language model's decoder fused with its loss, the logits never stored (fused_loss.py, or in bf16
         # fused_loss_bf16.py, which runs the encoder under bf16 autocast itself):
-        if distributed.world_size() == 1:
+        if local:
             return fused(self.model, x, y)
         return self.train_model(x, y)  # the same, inside DDP's forward (distributed.WithLoss says why)
+
+    def _time_bf16(self) -> float | None:
+        """For 'auto' (precision.py): fp32 seconds / bf16 seconds of one training step (forward, loss, AR/TAR,
+        backward) on the first training batch; None when there is none. Weights, hidden state and random state
+        are left as they were, the gradients cleared; under torchrun the ranks' mean, so that all agree."""
+        state, mode, epoch = rng_state(), self.model.training, getattr(self.train_dl, "epoch", None)
+        batch = next(iter(self.train_dl), None)
+        if epoch is not None and hasattr(self.train_dl, "set_epoch"):
+            self.train_dl.set_epoch(epoch)  # an LMLoader moved on to its next epoch's order: back
+        if batch is None:
+            set_rng_state(state)
+            return None
+        x, y = self._to_device(*batch)
+
+        def step(precision):
+            self.precision = precision
+            self.model.reset()
+            loss, raw_out, out = self._forward_loss(x, y, local=True)
+            (loss + ar_tar(raw_out, out, self.cfg.alpha, self.cfg.beta)).backward()
+
+        self.model.train()
+        try:
+            speedup = time_bf16_speedup(step)
+        finally:
+            for p in self.model.parameters():
+                p.grad = None
+            self.model.reset()
+            self.model.train(mode)
+            set_rng_state(state)
+        self.bf16_speedup = (distributed.all_reduce_sum(torch.tensor(speedup)) / distributed.world_size()).item()
+        return self.bf16_speedup
+
+    def precision_note(self) -> str:
+        """The precision this Learner trains in, and for 'auto' on a CPU with native bf16, the timing behind it."""
+        if self.bf16_speedup is None:
+            return self.precision.name
+        return (f"{self.precision.name} (auto: one training step ran {self.bf16_speedup:.2f}x as fast in bf16 as in "
+                f"fp32 on this CPU; bf16 from {BF16_MIN_SPEEDUP}x)")
 
     def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """Forward, loss (+AR/TAR), backward, clip, step with the current hypers. Returns the plain loss."""
@@ -352,7 +394,7 @@ class Learner:
         ckpt = {"model": sd, "digest": tensor_digest(sd), "opt": self.opt.state_dict(), "fit": fit or {},
                 "smooth": {"count": self.smooth.count, "val": self.smooth.val.clone()}, "n_fits": self.n_fits,
                 "train_epochs": self.train_epochs,
-                "rng": rng_state(), "history": self.history, "batches": self.batches,
+                "rng": rng_state(), "history": self.history, "batches": self.batches, "precision": self.precision.name,
                 "cfg": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.cfg).items()}}
         if self.scaler is not None:
             ckpt["scaler"] = self.scaler.state_dict()
@@ -369,6 +411,13 @@ class Learner:
         self.history, self.batches, self.n_fits = ckpt["history"], ckpt["batches"], ckpt["n_fits"]
         self.train_epochs = ckpt["train_epochs"]
         self.smooth.count, self.smooth.val = ckpt["smooth"]["count"], ckpt["smooth"]["val"].cpu()
+        saved = ckpt.get("precision", self.precision.name)
+        if self.cfg.precision == "auto" and saved != self.precision.name:  # 'auto' timed otherwise this time:
+            try:  # go on in the run's own precision, so that a resumed run stays bit for bit the same
+                self.precision = resolve_precision(saved, self.device)
+            except ValueError as e:
+                warnings.warn(f"{path} was trained in {saved}, which this machine cannot run ({e}); it goes on in "
+                              f"{self.precision.name}", stacklevel=2)
         set_rng_state(ckpt["rng"])
         return ckpt["fit"]
 

@@ -188,7 +188,7 @@ def finetune_lm(texts: Texts, recipe: LMRecipe, run_dir: str | Path | None = Non
         cfg = TrainConfig(wd=recipe.wd, precision=recipe.precision, seed=seed, progress=progress)
         learn = Learner(model, train_dl, valid_dl, run_dir=run_dir, metrics=("accuracy", "perplexity"), cfg=cfg,
                         device=device)
-        print(f"precision: {learn.precision.name}")
+        print(f"precision: {learn.precision_note()}")
         t1 = time.time()
         _fit(learn, lambda learn: fine_tune_lm(learn, recipe), resume_from)
         train_time = time.time() - t1
@@ -203,7 +203,8 @@ def finetune_lm(texts: Texts, recipe: LMRecipe, run_dir: str | Path | None = Non
             last = learn.history[-1] if learn.history else {}
             config["results"] = {"train_time_s": round(train_time, 1), "total_time_s": round(time.time() - t0, 1),
                                  "vocab_size": len(vocab), "n_docs": len(docs), "n_tokens": int(offsets[-1]),
-                                 "precision": learn.precision.name, "samples": samples,
+                                 "precision": learn.precision.name, "bf16_speedup": learn.bf16_speedup,
+                                 "samples": samples,
                                  **{k: last[k] for k in ("valid_loss", "accuracy", "perplexity") if k in last}}
             runs.save_config(run_dir, config)
             (run_dir / "last.pt").unlink(missing_ok=True)  # the fit is complete: lm.pt holds the weights
@@ -264,7 +265,7 @@ def train_classifier(texts: Texts, encoder: str | Path, recipe: ClasRecipe, run_
         learn = Learner(model, train_dl, valid_dl, run_dir=run_dir, metrics=("accuracy",),
                         cfg=TrainConfig(wd=recipe.wd, precision=recipe.precision, seed=seed, progress=progress),
                         device=device)
-        print(f"precision: {learn.precision.name}")
+        print(f"precision: {learn.precision_note()}")
         t1 = time.time()
         _fit(learn, lambda learn: gradual_unfreeze(learn, recipe), resume_from)
         train_time = time.time() - t1
