@@ -35,8 +35,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 WORKLOADS = ("lm", "clas")  # language-model training, classifier training (what `Learner` trains)
 # The workloads for which bf16 was measured faster than fp32 at equal quality on a CPU with native bf16
 # (scripts/dev/bench.py; figures and host in the README): 'auto' times these in both precisions on such a CPU,
-# and keeps fp32 for the others. 'lm': language-model training with the bf16 fused decoder + loss (fused_loss_bf16.py), the same train
-# perplexity after the same steps. 'clas' (classifier training) has not been measured: fp32.
+# and keeps fp32 for the others. 'lm': language-model training with the bf16 fused decoder + loss
+# (fused_loss_bf16.py), the same train perplexity after the same steps. 'clas' (classifier training) has not
+# been measured: fp32.
 CPU_BF16_WORKLOADS: frozenset[str] = frozenset({"lm"})
 # bf16 must make the timed step this much faster, or fp32 (the reference precision, fastai's numbers) is kept:
 # a margin over the few percent by which two timings of one step differ, so hosts near a tie keep fp32.

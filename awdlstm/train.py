@@ -221,7 +221,7 @@ class Learner:
         if self.bf16_speedup is None:
             return self.precision.name
         return (f"{self.precision.name} (auto: one training step ran {self.bf16_speedup:.2f}x as fast in bf16 as in "
-                f"fp32 on this CPU; bf16 from {BF16_MIN_SPEEDUP}x)")
+                f"fp32 on this CPU; bf16 is picked from {BF16_MIN_SPEEDUP}x)")
 
     def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """Forward, loss (+AR/TAR), backward, clip, step with the current hypers. Returns the plain loss."""
