@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from awdlstm import distributed as D
+from awdlstm.precision import cpu_has_fast_bf16
 from data import ClasLoader, LMLoader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +99,8 @@ def test_two_ranks_keep_identical_weights_and_only_rank0_prints(runs):
             assert torch.equal(w, r1[key][name]), (key, name)
     assert runs["stdout"].count("train_loss") == 4 + 2  # 4 fits + finetune_lm's 2, each table printed once
     assert not (runs["two_dir"] / "rank2.pt").exists()
+    assert r0["auto"] == r1["auto"]  # one precision for all ranks: their timings' mean decides
+    assert (r0["auto"][1] is None) == (not cpu_has_fast_bf16())
 
 
 def test_finetune_lm_script_under_torchrun(runs):
