@@ -19,6 +19,7 @@ from .download import (
     untar_data,
 )
 from .lm_loader import LMDataLoader, LMLoader, flatten_docs
+from .lm_loader_fast import FastLMLoader
 from .show import decode, show_batch
 from .sources import (
     SAMPLE_CSV,
@@ -39,7 +40,7 @@ from .sources import (
 )
 
 __all__ = [
-    "LMLoader", "LMDataLoader", "flatten_docs",
+    "LMLoader", "LMDataLoader", "FastLMLoader", "flatten_docs",
     "ClasLoader", "SortedDL", "LabelVocab", "pad_chunk", "pad_input_chunk", "restore_order",
     "show_batch", "decode",
     "Texts", "SAMPLE_CSV", "movie_reviews_csv", "read_movie_reviews", "is_imdb_valid", "imdb_embedded",

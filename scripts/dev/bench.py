@@ -44,7 +44,7 @@ from awdlstm.quantize import quantize_int8
 from awdlstm.runs import resolve_device
 from awdlstm.train import Learner, TrainConfig
 from awdlstm.ulmfit import tokenize_texts
-from data import ClasLoader, LabelVocab, LMLoader, imdb_embedded
+from data import ClasLoader, FastLMLoader, LabelVocab, imdb_embedded
 from data.sources import read_movie_reviews
 from data.splits import sample
 from tokenizers.corpus import available_cores, select_docs, tokenize_corpus
@@ -69,7 +69,7 @@ def bench_lm(args: argparse.Namespace) -> dict:
     info = machine(device)
     texts, vocab, ids, offsets = imdb_corpus(args.max_vocab, cache_dir=args.cache_dir, csv=args.csv)
     docs = select_docs(ids, offsets, np.arange(min(args.docs, len(texts))))
-    dl = LMLoader(docs, bs=args.bs, seq_len=args.seq_len, shuffle=True, seed=0)
+    dl = FastLMLoader(docs, bs=args.bs, seq_len=args.seq_len, shuffle=True, seed=0)
     torch.manual_seed(0)
     cfg = lm_config(emb_sz=args.emb, n_hid=args.hid, n_layers=args.layers, drop_mult=args.drop_mult)
     model = LanguageModel(len(vocab), cfg)

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from data import ClasLoader, LMLoader
+from data import ClasLoader, FastLMLoader
 
 
 def rss_mib() -> float:
@@ -39,18 +39,18 @@ def main() -> None:
           f"process RSS {base:,.0f} MiB")
 
     t0 = time.perf_counter()
-    dl = LMLoader((ids, offsets), bs=args.bs, seq_len=args.seq_len, shuffle=True, seed=0)
+    dl = FastLMLoader((ids, offsets), bs=args.bs, seq_len=args.seq_len, shuffle=True, seed=0)
     it = iter(dl)
     x, y = next(it)
     first = time.perf_counter() - t0
-    print(f"LMLoader: {len(dl):,} batches/epoch of {tuple(x.shape)}; first batch after {first * 1000:.1f} ms; "
+    print(f"FastLMLoader: {len(dl):,} batches/epoch of {tuple(x.shape)}; first batch after {first * 1000:.1f} ms; "
           f"RSS +{rss_mib() - base:,.1f} MiB over the corpus")
     n = min(args.batches, len(dl) - 1)
     t0 = time.perf_counter()
     for _ in range(n):
         next(it)
     dt = time.perf_counter() - t0
-    print(f"LMLoader: {n / dt:,.0f} batches/s ({n * args.bs * args.seq_len / dt / 1e6:,.1f} M tokens/s)")
+    print(f"FastLMLoader: {n / dt:,.0f} batches/s ({n * args.bs * args.seq_len / dt / 1e6:,.1f} M tokens/s)")
 
     n_docs = min(len(lens), 25_000)
     sub_offsets = offsets[: n_docs + 1]

@@ -19,7 +19,7 @@ def part_amp(ctx: dict) -> dict:
     from awdlstm import LanguageModel, lm_config
     from awdlstm.precision import cpu_has_fast_bf16
     from awdlstm.train import Learner, TrainConfig
-    from data import LMLoader
+    from data import FastLMLoader
     from data.sources import imdb_embedded
     from tokenizers.corpus import select_docs, tokenize_corpus
     from tokenizers.vocab import Vocab
@@ -32,7 +32,7 @@ def part_amp(ctx: dict) -> dict:
     vocab = Vocab.from_counts(corpus.counts(), min_freq=2 if tiny else 3, max_vocab=S["vocab"])
     ids, offsets = corpus.numericalize(vocab)
     train = select_docs(ids, offsets, np.flatnonzero(~np.asarray(texts.is_valid)))
-    dl = LMLoader(train, bs=S["bs"], seq_len=S["seq_len"], shuffle=True, seed=0)
+    dl = FastLMLoader(train, bs=S["bs"], seq_len=S["seq_len"], shuffle=True, seed=0)
     print(f"  {len(texts)} reviews tokenized, vocab {len(vocab)}, {len(dl)} batches of {S['bs']} x {S['seq_len']} "
           f"per epoch ({time.time() - t0:.1f} s)", flush=True)
     precisions, skipped = ["fp32"], {}  # the names each Learner is reported under
