@@ -34,7 +34,6 @@ from awdlstm.train import FitInterrupted, Learner, TrainConfig
 from awdlstm.train_checkpoint import set_seed
 from data import ClasLoader, FastLMLoader, LabelVocab, Texts
 from data.download import get_cache_dir
-from data.labels import check_class_counts, check_label_case, check_split_size, label_table
 from data.splits import random_split, sample, split_docs
 from data.text_source import TextSource
 from tokenizers.corpus import TokenizedCorpus, select_docs, tokenize_corpus
@@ -232,15 +231,6 @@ def train_classifier(texts: Texts, encoder: str | Path, recipe: ClasRecipe, run_
     backwards = bool(runs.read_config(encoder).get("backwards"))
     if texts.labels is None:
         raise ValueError("train_classifier needs labelled texts")
-    # the label rules (data/labels.py), checked before a run folder is made: the split is the run's own
-    where, hint = _source_of(texts, settings), _split_hint(texts, recipe)
-    check_label_case(texts.labels, where)
-    check_split_size(texts.labels, texts.is_valid, recipe.valid_pct, where, hint)
-    train_idx, valid_idx = split_docs(texts.is_valid, len(texts), recipe.valid_pct, np.random.default_rng(seed),
-                                      recipe.train_docs, recipe.valid_docs)
-    train_labels = [texts.labels[i] for i in train_idx]
-    valid_labels = [texts.labels[i] for i in valid_idx]
-    check_class_counts(train_labels, valid_labels, where, hint, _examples(texts))
     config = _settings("train_classifier", recipe, texts, device, seed=seed, encoder=str(enc_path),
                        cache_dir=cache_dir, backwards=backwards, **(settings or {}))
     run_dir = Path(D.broadcast_str(str(run_dir or runs.new_run_dir("clas")) if D.is_main() else None))
@@ -250,9 +240,13 @@ def train_classifier(texts: Texts, encoder: str | Path, recipe: ClasRecipe, run_
     with opened as (run_dir, resume_from, config), runs.logged(run_dir) if D.is_main() else D.silenced():
         print(f"run folder: {run_dir}  (device {device}, encoder {enc_path})")
         set_seed(seed)
+        rng = np.random.default_rng(seed)
         t0 = time.time()
-        print(label_table(train_labels, valid_labels))  # the classes as the classifier will learn them
+        train_idx, valid_idx = split_docs(texts.is_valid, len(texts), recipe.valid_pct, rng,
+                                          recipe.train_docs, recipe.valid_docs)
         corpus = tokenize_texts(texts.texts, cache_dir, progress and D.is_main())
+        train_labels = [texts.labels[i] for i in train_idx]
+        valid_labels = [texts.labels[i] for i in valid_idx]
         labels = LabelVocab.build(train_labels)
         train = corpus.subset(train_idx, recipe.max_tokens).numericalize(vocab)
         valid = corpus.subset(valid_idx, recipe.max_tokens).numericalize(vocab)
@@ -292,37 +286,6 @@ def train_classifier(texts: Texts, encoder: str | Path, recipe: ClasRecipe, run_
                   f"({train_time:.0f}s training)")
             print(f"saved {run_dir / 'classifier.pt'}, vocab.json, labels.json and valid_preds.json")
     return ClasResult(run_dir, learn.model, labels, learn.history, final["accuracy"], final["valid_loss"])
-
-
-def _source_of(texts: Texts, settings: dict | None) -> str:
-    """How errors name the texts: as the flag that gave them (`--csv my.csv`), else the file they came from."""
-    src = (settings or {}).get("source")
-    if isinstance(src, dict):
-        return TextSource(**src).describe()
-    return texts.origin or "the texts"
-
-
-def _split_hint(texts: Texts, recipe: ClasRecipe) -> str:
-    """What changes the split of `texts`: the flags, as the user gives them."""
-    if texts.is_valid is None:
-        hint = (f"change the split: --valid-pct (now {recipe.valid_pct:g}), or mark the validation rows of a CSV "
-                "with --valid-col")
-    elif texts.origin and texts.names and ":" not in Path(texts.names[0]).name:  # a folder with train/ and test/
-        hint = "move documents between its train/ and test/ folders"
-    else:
-        hint = "mark more rows for validation in the --valid-col column (or leave --valid-col out: --valid-pct)"
-    if recipe.train_docs or recipe.valid_docs:
-        hint += f", or use more of them: --train-docs {recipe.train_docs} --valid-docs {recipe.valid_docs} now (0: all)"
-    return hint
-
-
-def _examples(texts: Texts) -> dict[str, list[str]]:
-    """The first three documents (file, or file:row) of each label, for the error that names a class."""
-    out: dict[str, list[str]] = {}
-    for name, label in zip(texts.names or [], texts.labels or [], strict=False):
-        if len(out.setdefault(label, [])) < 3:
-            out[label].append(name)
-    return out
 
 
 # ---------------------------------------------------------------- --resume
