@@ -1,83 +1,28 @@
-"""The AWD-LSTM encoder and the language model of chapter 10 ("Our Language Model from Scratch" onwards).
+"""The AWD-LSTM encoder and its language model: chapter 12's LSTM language model, regularised as AWD-LSTM.
 
     tokens (bs, sl) -> Embedding + EmbeddingDropout -> RNNDropout (input_p)
         -> n_layers x [LSTM with WeightDropout -> RNNDropout (hidden_p), not after the last layer]
         -> (bs, sl, emb_sz)                                   # AWDLSTM, the part a classifier reuses
         -> RNNDropout (output_p) -> Linear tied to the embedding -> logits (bs, sl, vocab_sz)   # LinearDecoder
 
-Equal to fastai 2.8's `AWD_LSTM` / `LinearDecoder` / `get_language_model` given the same weights
-(tests/test_model.py); built in the same order, so `torch.manual_seed(s)` even gives fastai's initial weights.
+The book builds this network in chapter 12 ("A Language Model from Scratch": "LSTM", "Regularizing an LSTM",
+weight tying) and uses it, as fastai's `AWD_LSTM`, in chapter 10 (fine-tuning the language model, the
+classifier's encoder). Equal to fastai 2.8's `AWD_LSTM` / `LinearDecoder` / `get_language_model` given the
+same weights (tests/test_model.py); built in the same order, so `torch.manual_seed(s)` even gives fastai's
+initial weights. Sizes and dropouts: `AWDLSTMConfig` in config.py.
 """
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
 
+from .config import CLAS_DROPOUTS, AWDLSTMConfig, clas_config, lm_config
 from .dropout import EmbeddingDropout, RNNDropout, WeightDropout
 
+__all__ = ["AWDLSTM", "LinearDecoder", "LanguageModel", "Hidden",
+           "AWDLSTMConfig", "lm_config", "clas_config", "CLAS_DROPOUTS"]  # the config is re-exported from config.py
+
 Hidden = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (h, c), each (1, bs, n_out_of_layer)
-
-
-@dataclass
-class AWDLSTMConfig:
-    """Sizes and dropouts of an AWD-LSTM. The defaults are fastai's `awd_lstm_lm_config`.
-
-    The effective dropout probabilities are the `*_p` fields times `drop_mult` (fastai's `drop_mult`
-    argument of `language_model_learner` / `text_classifier_learner`); see `dropouts()`.
-    """
-
-    emb_sz: int = 400
-    n_hid: int = 1152
-    n_layers: int = 3
-    pad_token: int = 1
-    hidden_p: float = 0.15
-    input_p: float = 0.25
-    embed_p: float = 0.02
-    weight_p: float = 0.2
-    output_p: float = 0.1
-    tie_weights: bool = True
-    out_bias: bool = True
-    drop_mult: float = 1.0
-
-    def __post_init__(self):
-        for name in ("emb_sz", "n_hid", "n_layers"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"AWDLSTMConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name, p in self.dropouts().items():
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"AWDLSTMConfig.{name} * drop_mult must be in [0, 1), got {p}")
-
-    def dropouts(self) -> dict[str, float]:
-        """The dropout probabilities actually used: each `*_p` times `drop_mult`, as fastai computes them."""
-        return {f.name: getattr(self, f.name) * self.drop_mult for f in fields(self) if f.name.endswith("_p")}
-
-    def to_dict(self) -> dict:
-        """The config as a JSON-ready dict (saved beside the weights)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> AWDLSTMConfig:
-        """Rebuild a config saved by `to_dict`; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"AWDLSTMConfig: unknown keys {sorted(unknown)}")
-        return cls(**d)
-
-
-CLAS_DROPOUTS = dict(output_p=0.4, hidden_p=0.3, input_p=0.4, embed_p=0.05, weight_p=0.5)
-
-
-def lm_config(**kw) -> AWDLSTMConfig:
-    """fastai's `awd_lstm_lm_config` (language model), with any field overridden by `kw`."""
-    return AWDLSTMConfig(**kw)
-
-
-def clas_config(**kw) -> AWDLSTMConfig:
-    """fastai's `awd_lstm_clas_config` (classifier encoder), with any field overridden by `kw`."""
-    return AWDLSTMConfig(**{**CLAS_DROPOUTS, **kw})
 
 
 class AWDLSTM(nn.Module):

@@ -208,3 +208,17 @@ def test_classifier_skips_chunks_where_no_row_has_started(clas_fx):
     padded = torch.cat([torch.ones(x.size(0), bptt, dtype=x.dtype), x], dim=1)
     with torch.no_grad():
         close(m(padded)[0], clas_fx["logits"])
+
+
+def test_config_lives_beside_the_network_and_its_examples_hold():
+    """awdlstm/config.py holds the configuration (its docstring examples run); model.py re-exports it."""
+    import doctest
+
+    import awdlstm
+    import awdlstm.config
+    import awdlstm.model
+    result = doctest.testmod(awdlstm.config)
+    assert result.attempted > 0 and result.failed == 0
+    for name in ("AWDLSTMConfig", "lm_config", "clas_config", "CLAS_DROPOUTS"):
+        assert getattr(awdlstm.model, name) is getattr(awdlstm.config, name)
+    assert awdlstm.AWDLSTMConfig is awdlstm.config.AWDLSTMConfig and awdlstm.lm_config is awdlstm.config.lm_config
