@@ -10,7 +10,8 @@ One readable loop serves the language model and the classifier. Per batch:
     backward, optional gradient clipping, Adam step with the 1cycle lr and momentum of this batch
 
 and per epoch: reset the hidden state, train, reset, validate, print fastai's table row, save the history
-and a checkpoint (`run_dir/last.pt`) from which an interrupted fit resumes bit for bit.
+and a checkpoint (`run_dir/last.pt`) from which an interrupted fit resumes bit for bit (train_checkpoint.py:
+save, load, resume, the non-finite and Ctrl-C guards; train_precision.py: the step 'auto' precision times).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import math
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from awdlstm import distributed
-from awdlstm.checkpoint import load_by_name, save_torch, tensor_digest
+from awdlstm.checkpoint import save_torch
 from awdlstm.classifier import TextClassifier
 from awdlstm.fused_loss import fused_lm_loss
 from awdlstm.fused_loss_bf16 import fused_lm_loss_bf16
@@ -34,10 +35,23 @@ from awdlstm.loss import ar_tar, flat_cross_entropy
 from awdlstm.lr_find import lr_find
 from awdlstm.model import LanguageModel
 from awdlstm.optim import Adam, norm_bias_params
-from awdlstm.precision import BF16_MIN_SPEEDUP, resolve_precision, time_bf16_speedup
+from awdlstm.precision import resolve_precision
 from awdlstm.report import EpochTable, SmoothLoss, format_time, plot_history, write_history
 from awdlstm.schedule import OneCycle, group_lrs
-from awdlstm.train_checkpoint import load_checkpoint, rng_state, set_rng_state, set_seed
+from awdlstm.train_checkpoint import (
+    FitInterrupted,
+    NonFiniteLoss,
+    Replay,
+    check_finite,
+    learner_state,
+    restore_learner,
+    save_interrupted,
+    set_seed,
+    stopped,
+)
+from awdlstm.train_precision import precision_note, time_bf16_step
+
+__all__ = ["Learner", "TrainConfig", "METRICS", "FitInterrupted", "NonFiniteLoss"]  # the errors: train_checkpoint.py
 
 METRICS = ("accuracy", "perplexity")
 
@@ -65,14 +79,6 @@ class TrainConfig:
     deterministic: bool = False  # deterministic CUDA kernels
     progress: bool = True  # tqdm bars inside epochs
     save_every_epoch: bool = True  # run_dir/last.pt after each epoch (needs a run_dir)
-
-
-class FitInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a fit, after the state was saved; the message says where and how to resume."""
-
-
-class NonFiniteLoss(RuntimeError):
-    """Too many consecutive NaN/inf losses; the last good checkpoint was kept."""
 
 
 class Learner:
@@ -115,7 +121,7 @@ class Learner:
         self.smooth = SmoothLoss()
         self.main = distributed.is_main()  # rank 0, or the only process: prints and writes files
         self._ddp: nn.Module | None = None  # the DistributedDataParallel wrapper, when several ranks train
-        self._replay: dict | None = None  # after resume(): the checkpoint's fit, until the run's calls reach it
+        self._replay: Replay | None = None  # after resume(): the checkpoint's fit, until the run's calls reach it
 
     @property
     def fused_loss(self) -> bool:
@@ -186,42 +192,12 @@ class Learner:
         return self.train_model(x, y)  # the same, inside DDP's forward (distributed.WithLoss says why)
 
     def _time_bf16(self) -> float | None:
-        """For 'auto' (precision.py): fp32 seconds / bf16 seconds of one training step (forward, loss, AR/TAR,
-        backward) on the first training batch; None when there is none. Weights, hidden state and random state
-        are left as they were, the gradients cleared; under torchrun the ranks' mean, so that all agree."""
-        state, mode, epoch = rng_state(), self.model.training, getattr(self.train_dl, "epoch", None)
-        batch = next(iter(self.train_dl), None)
-        if epoch is not None and hasattr(self.train_dl, "set_epoch"):
-            self.train_dl.set_epoch(epoch)  # an LMLoader moved on to its next epoch's order: back
-        if batch is None:
-            set_rng_state(state)
-            return None
-        x, y = self._to_device(*batch)
-
-        def step(precision):
-            self.precision = precision
-            self.model.reset()
-            loss, raw_out, out = self._forward_loss(x, y, local=True)
-            (loss + ar_tar(raw_out, out, self.cfg.alpha, self.cfg.beta)).backward()
-
-        self.model.train()
-        try:
-            speedup = time_bf16_speedup(step)
-        finally:
-            for p in self.model.parameters():
-                p.grad = None
-            self.model.reset()
-            self.model.train(mode)
-            set_rng_state(state)
-        self.bf16_speedup = (distributed.all_reduce_sum(torch.tensor(speedup)) / distributed.world_size()).item()
-        return self.bf16_speedup
+        """For 'auto' (precision.py): how much faster one training step runs in bf16 (train_precision.py)."""
+        return time_bf16_step(self)
 
     def precision_note(self) -> str:
         """The precision this Learner trains in, and for 'auto' on a CPU with native bf16, the timing behind it."""
-        if self.bf16_speedup is None:
-            return self.precision.name
-        return (f"{self.precision.name} (auto: one training step ran {self.bf16_speedup:.2f}x as fast in bf16 as in "
-                f"fp32 on this CPU; bf16 is picked from {BF16_MIN_SPEEDUP}x)")
+        return precision_note(self)
 
     def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """Forward, loss (+AR/TAR), backward, clip, step with the current hypers. Returns the plain loss."""
@@ -234,7 +210,7 @@ class Learner:
             self.bad_steps += 1
             warnings.warn(f"non-finite loss ({loss_value}); step skipped ({self.bad_steps} in a row)", stacklevel=2)
             if self.bad_steps >= self.cfg.max_bad_steps:
-                raise self._stopped(f"{self.bad_steps} consecutive non-finite losses")
+                raise stopped(self.run_dir, f"{self.bad_steps} consecutive non-finite losses")
             return loss_value
         self.bad_steps = 0
         loss_grad = loss + ar_tar(raw_out, out, self.cfg.alpha, self.cfg.beta)
@@ -296,7 +272,9 @@ class Learner:
         if n_epoch == 0:
             return []
         if self._replay is not None:
-            start_epoch, moms = self._replayed(n_epoch, lr_max)
+            start_epoch, moms = self._replay.next_fit(n_epoch, group_lrs(lr_max, len(self.opt.groups)))
+            if self._replay.reached:
+                self._replay = None  # the run's calls have caught up with the checkpoint
             if start_epoch is None:
                 return []
         n_iter = _len_or_none(self.train_dl)
@@ -337,7 +315,7 @@ class Learner:
                         bar.set_postfix(loss=f"{loss:.4f}")
                 self.train_epochs += 1
                 distributed.sync_buffers(self.model)  # every rank: rank 0's BatchNorm statistics
-                self._check_finite(epoch)
+                check_finite(self.model, epoch, self.run_dir)  # never a checkpoint of NaN/inf weights
                 row = {"fit": self.n_fits, "epoch": epoch, "train_loss": self.smooth.value}
                 if self.valid_dl is not None:
                     row.update(self.validate())
@@ -350,109 +328,40 @@ class Learner:
                     write_history(self.run_dir, self.history, self.batches)
                     if self.cfg.save_every_epoch:
                         self.save(self.run_dir / "last.pt", fit={**fit, "epoch": epoch + 1})
-        except KeyboardInterrupt as e:
-            self._on_interrupt(e, fit)
+        except KeyboardInterrupt as e:  # Ctrl-C: save interrupted.pt, say how to resume (FitInterrupted)
+            if self.run_dir is None or isinstance(e, FitInterrupted) or not self.main:
+                raise
+            save_interrupted(self, fit)
         finally:
             self.model.reset()
         if self.run_dir is not None and self.main:
             plot_history(self.run_dir, self.history, self.batches)
         return rows
 
-    def _check_finite(self, epoch: int) -> None:
-        """Stop before an epoch's checkpoint would replace the last good one with NaN/inf weights."""
-        bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
-        if bad:
-            raise self._stopped(f"non-finite weights ({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}) "
-                                f"after epoch {epoch}")
-
-    def _stopped(self, why: str) -> NonFiniteLoss:
-        """The error that stops a diverging run: why, the last good checkpoint (never overwritten), what to try."""
-        last = self.run_dir / "last.pt" if self.run_dir else None
-        return NonFiniteLoss(f"{why}: training stopped. Last good checkpoint: "
-                             f"{last if last and last.exists() else 'none'}. "
-                             "Try a lower learning rate, gradient clipping (clip=...) or precision='fp32'.")
-
-    def _on_interrupt(self, e: KeyboardInterrupt, fit: dict) -> None:
-        if self.run_dir is None or isinstance(e, FitInterrupted) or not self.main:
-            raise e
-        path = self.save(self.run_dir / "interrupted.pt", fit={**fit, "epoch": None})
-        last = self.run_dir / "last.pt"
-        done = [r for r in self.history if r["fit"] == fit["fit"]]
-        msg = (f"Interrupted: weights saved to {path}. "
-               + (f"Resume the fit from its last completed epoch ({done[-1]['epoch']}) with learner.resume('{last}') and the same calls again."
-                  if done and last.exists() else "No epoch of this fit was completed; start it again."))
-        tqdm.write(msg)
-        raise FitInterrupted(msg) from None
-
-    # --- checkpoints ----------------------------------------------------------------------------
+    # --- checkpoints (train_checkpoint.py) --------------------------------------------------------
     def save(self, path: str | Path, fit: dict | None = None) -> Path:
         """Save model, optimizer, schedule position (`fit`), RNG states and history atomically."""
         path = Path(path)
         if not path.is_absolute() and path.parent == Path(".") and self.run_dir is not None:
             path = self.run_dir / path
-        sd = self.model.state_dict()
-        ckpt = {"model": sd, "digest": tensor_digest(sd), "opt": self.opt.state_dict(), "fit": fit or {},
-                "smooth": {"count": self.smooth.count, "val": self.smooth.val.clone()}, "n_fits": self.n_fits,
-                "train_epochs": self.train_epochs,
-                "rng": rng_state(), "history": self.history, "batches": self.batches, "precision": self.precision.name,
-                "cfg": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.cfg).items()}}
-        if self.scaler is not None:
-            ckpt["scaler"] = self.scaler.state_dict()
-        return save_torch(ckpt, path)
+        return save_torch(learner_state(self, fit), path)
 
     def load(self, path: str | Path, with_opt: bool = True) -> dict:
         """Restore a checkpoint written by `save`; returns its `fit` entry (n_epoch, lr_max, epoch done)."""
-        ckpt = load_checkpoint(path, map_location=self.device)
-        load_by_name(self.model, ckpt["model"], source=str(path))  # another architecture: a one-line error
-        if with_opt:
-            self.opt.load_state_dict(ckpt["opt"])
-            if self.scaler is not None and "scaler" in ckpt:
-                self.scaler.load_state_dict(ckpt["scaler"])
-        self.history, self.batches, self.n_fits = ckpt["history"], ckpt["batches"], ckpt["n_fits"]
-        self.train_epochs = ckpt["train_epochs"]
-        self.smooth.count, self.smooth.val = ckpt["smooth"]["count"], ckpt["smooth"]["val"].cpu()
-        saved = ckpt.get("precision", self.precision.name)
-        if self.cfg.precision == "auto" and saved != self.precision.name:  # 'auto' timed otherwise this time:
-            try:  # go on in the run's own precision, so that a resumed run stays bit for bit the same
-                self.precision = resolve_precision(saved, self.device)
-            except ValueError as e:
-                warnings.warn(f"{path} was trained in {saved}, which this machine cannot run ({e}); it goes on in "
-                              f"{self.precision.name}", stacklevel=2)
-        set_rng_state(ckpt["rng"])
-        return ckpt["fit"]
+        return restore_learner(self, path, with_opt)
 
     def resume(self, path: str | Path) -> None:
         """Continue a run from an end-of-epoch checkpoint (`run_dir/last.pt`): load it, then make the run's
         calls again, in the same order (the same `freeze_to` and `fit_one_cycle`). The fits it had finished
         are skipped, the one it was saved in goes on from its next epoch, the rest run as usual: on a CPU the
         weights at the end equal those of an uninterrupted run, bit for bit."""
-        fit = self.load(path)
-        if not fit or fit.get("epoch") is None:
-            raise ValueError(f"{path} is not an end-of-epoch checkpoint of a fit; nothing to resume")
-        self._replay = {"path": str(path), "fit": fit, "calls": 0}
-
-    def _replayed(self, n_epoch: int, lr_max) -> tuple[int | None, tuple | None]:
-        """While resuming: (epoch to start from, momentums) for this fit, or (None, None) to skip it."""
-        r = self._replay
-        fit = r["fit"]
-        r["calls"] += 1
-        if r["calls"] < fit["fit"]:
-            return None, None  # finished before the checkpoint was saved
-        self._replay = None
-        if n_epoch != fit["n_epoch"] or group_lrs(lr_max, len(self.opt.groups)) != list(fit["lr_max"]):
-            raise ValueError(f"{r['path']} was saved in fit {fit['fit']} ({fit['n_epoch']} epochs at lr "
-                             f"{fit['lr_max']}), but the run's fit {fit['fit']} now asks for {n_epoch} epochs at lr "
-                             f"{group_lrs(lr_max, len(self.opt.groups))}: resume with the run's own recipe")
-        if fit["epoch"] >= n_epoch:
-            return None, None  # its last epoch was done: go on with the next fit
-        return fit["epoch"], tuple(fit["moms"])
+        self._replay = Replay(str(path), self.load(path))
 
     def check_resumed(self) -> None:
         """After the run's calls: a checkpoint whose fit the calls never reached was not this run's."""
         if self._replay is not None:
             r, self._replay = self._replay, None
-            raise ValueError(f"{r['path']} was saved in fit {r['fit']['fit']}, but the run has only {r['calls']} "
-                             "fits: it is not an end-of-epoch checkpoint of this run's recipe")
+            raise r.never_reached()
 
     def lr_find(self, **kwargs):
         """The learning-rate finder (see `awdlstm.lr_find.lr_find`)."""
