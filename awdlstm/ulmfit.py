@@ -34,6 +34,7 @@ from awdlstm.train import FitInterrupted, Learner, TrainConfig
 from awdlstm.train_checkpoint import set_seed
 from data import ClasLoader, FastLMLoader, LabelVocab, Texts
 from data.download import get_cache_dir
+from data.labels import check_class_counts, check_label_case, check_split_size, label_table
 from data.splits import random_split, sample, split_docs
 from data.text_source import TextSource
 from tokenizers.corpus import TokenizedCorpus, select_docs, tokenize_corpus
@@ -169,6 +170,10 @@ def finetune_lm(texts: Texts, recipe: LMRecipe, run_dir: str | Path | None = Non
                                  "both are needed (raise --lm-docs, or 0 for all)")
         else:
             train_idx, valid_idx = random_split(len(docs), recipe.valid_pct, rng)
+            if len(train_idx) == 0:  # one document: it would validate, nothing would train
+                raise ValueError(f"{_source_of(texts, settings)}: {len(docs)} document, too few for a language model: "
+                                 "it needs at least 2 (one to train on, one to validate; --valid-pct "
+                                 f"{recipe.valid_pct:g} of them validate): add documents")
         lm_corpus = corpus.subset(docs)
         vocab = Vocab.from_counts(lm_corpus.counts(), min_freq=recipe.min_freq, max_vocab=recipe.max_vocab)
         if D.is_main():
@@ -231,6 +236,15 @@ def train_classifier(texts: Texts, encoder: str | Path, recipe: ClasRecipe, run_
     backwards = bool(runs.read_config(encoder).get("backwards"))
     if texts.labels is None:
         raise ValueError("train_classifier needs labelled texts")
+    # the label rules (data/labels.py), checked before a run folder is made: the split is the run's own
+    where, hint = _source_of(texts, settings), _split_hint(texts, recipe, settings)
+    check_label_case(texts.labels, where)
+    check_split_size(texts.labels, texts.is_valid, recipe.valid_pct, where, _split_hint(texts, recipe, settings, False))
+    train_idx, valid_idx = split_docs(texts.is_valid, len(texts), recipe.valid_pct, np.random.default_rng(seed),
+                                      recipe.train_docs, recipe.valid_docs)
+    train_labels = [texts.labels[i] for i in train_idx]
+    valid_labels = [texts.labels[i] for i in valid_idx]
+    check_class_counts(train_labels, valid_labels, where, hint, _examples(texts))
     config = _settings("train_classifier", recipe, texts, device, seed=seed, encoder=str(enc_path),
                        cache_dir=cache_dir, backwards=backwards, **(settings or {}))
     run_dir = Path(D.broadcast_str(str(run_dir or runs.new_run_dir("clas")) if D.is_main() else None))
@@ -240,13 +254,9 @@ def train_classifier(texts: Texts, encoder: str | Path, recipe: ClasRecipe, run_
     with opened as (run_dir, resume_from, config), runs.logged(run_dir) if D.is_main() else D.silenced():
         print(f"run folder: {run_dir}  (device {device}, encoder {enc_path})")
         set_seed(seed)
-        rng = np.random.default_rng(seed)
         t0 = time.time()
-        train_idx, valid_idx = split_docs(texts.is_valid, len(texts), recipe.valid_pct, rng,
-                                          recipe.train_docs, recipe.valid_docs)
+        print(label_table(train_labels, valid_labels))  # the classes as the classifier will learn them
         corpus = tokenize_texts(texts.texts, cache_dir, progress and D.is_main())
-        train_labels = [texts.labels[i] for i in train_idx]
-        valid_labels = [texts.labels[i] for i in valid_idx]
         labels = LabelVocab.build(train_labels)
         train = corpus.subset(train_idx, recipe.max_tokens).numericalize(vocab)
         valid = corpus.subset(valid_idx, recipe.max_tokens).numericalize(vocab)
@@ -286,6 +296,41 @@ def train_classifier(texts: Texts, encoder: str | Path, recipe: ClasRecipe, run_
                   f"({train_time:.0f}s training)")
             print(f"saved {run_dir / 'classifier.pt'}, vocab.json, labels.json and valid_preds.json")
     return ClasResult(run_dir, learn.model, labels, learn.history, final["accuracy"], final["valid_loss"])
+
+
+def _source_of(texts: Texts, settings: dict | None) -> str:
+    """How errors name the texts: as the flag that gave them (`--csv my.csv`), else the file they came from."""
+    src = (settings or {}).get("source")
+    if isinstance(src, dict):
+        return TextSource(**src).describe()
+    return texts.origin or "the texts"
+
+
+def _split_hint(texts: Texts, recipe: ClasRecipe, settings: dict | None, subsets: bool = True) -> str:
+    """What changes the split of `texts`: the flags, as the user gives them (`subsets`: and the number of
+    documents of each split the recipe uses)."""
+    kind = ((settings or {}).get("source") or {}).get("kind")
+    if texts.is_valid is None:
+        hint = (f"change the split: --valid-pct (now {recipe.valid_pct:g}), or mark the validation rows of a CSV "
+                "with --valid-col")
+    elif kind == "csv" or (kind is None and str(texts.origin).lower().endswith(".csv")):
+        hint = "change which rows validate in the --valid-col column (or leave it out: --valid-pct)"
+    elif kind == "folder" or (kind is None and texts.origin):
+        hint = "move documents between its train/ and test/ folders"
+    else:
+        hint = "use another split"
+    if subsets and (recipe.train_docs or recipe.valid_docs):
+        hint += f", or use more of them: --train-docs {recipe.train_docs} --valid-docs {recipe.valid_docs} now (0: all)"
+    return hint
+
+
+def _examples(texts: Texts) -> dict[str, list[str]]:
+    """The first three documents (file, or file:row) of each label, for the error that names a class."""
+    out: dict[str, list[str]] = {}
+    for name, label in zip(texts.names or [], texts.labels or [], strict=False):
+        if len(out.setdefault(label, [])) < 3:
+            out[label].append(name)
+    return out
 
 
 # ---------------------------------------------------------------- --resume

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from .labels import strip_labels
+
 SAMPLE_CSV = Path(__file__).parent / "samples" / "movie_reviews_sample.csv"
 IMDB_LABELS = {"0": "neg", "1": "pos"}  # label 1 = positive
 
@@ -27,6 +29,7 @@ class Texts:
     labels: list[str] | None = None
     names: list[str] = field(default_factory=list)
     is_valid: list[bool] | None = None
+    origin: str | None = None  # the file or folder they were read from (errors name it)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -35,7 +38,8 @@ class Texts:
         """The texts at positions `idxs`, with their labels, names and flags."""
         def pick(xs):
             return None if xs is None else [xs[i] for i in idxs]
-        return Texts(pick(self.texts), pick(self.labels), pick(self.names or None) or [], pick(self.is_valid))
+        return Texts(pick(self.texts), pick(self.labels), pick(self.names or None) or [], pick(self.is_valid),
+                     self.origin)
 
     def split(self) -> tuple[Texts, Texts]:
         """(train, valid) according to `is_valid`."""
@@ -176,7 +180,8 @@ def read_folder(path: str | os.PathLike, folders: list[str] | None = None, class
                              f"as the label, so its label would be {Path(path).name!r}: move it into its class folder")
         _check_class_folders(Path(path), files, classes)
     is_valid = None if valid_name is None else [f.parent.parent.name == valid_name for f in files]
-    return Texts([read_text(f) for f in files], labels if labelled else None, [str(f) for f in files], is_valid)
+    labels = strip_labels(labels, str(path)) if labelled else None  # a folder named ' pos' is class 'pos'
+    return Texts([read_text(f) for f in files], labels, [str(f) for f in files], is_valid, str(path))
 
 
 def _check_class_folders(root: Path, files: list[Path], classes: list[str] | None) -> None:
@@ -216,6 +221,7 @@ def read_csv(path: str | os.PathLike, text_col: str = "text", label_col: str | N
     A row that cannot be read as the header says is an error naming the file and the row (the first one, and
     how many more): more fields than the header (an unquoted comma?), no text field, no label or a blank one
     (with `label_col`; a classifier would learn a class "" or "None"), an unknown `valid_col` value.
+    Spaces around a label are stripped (` pos` is `pos`; one warning says how many, data/labels.py).
     """
     path = Path(path)
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -250,7 +256,8 @@ def read_csv(path: str | os.PathLike, text_col: str = "text", label_col: str | N
     if bad:
         more = f" (and {len(bad) - 1} more bad row{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
         raise ValueError(f"{path}: {bad[0]}{more}")
-    return Texts(texts, labels if label_col else None, names, valid if valid_col else None)
+    labels = strip_labels(labels, str(path)) if label_col else None  # ' pos' and 'pos ' are 'pos'
+    return Texts(texts, labels, names, valid if valid_col else None, str(path))
 
 
 _TRUE, _FALSE = {"1", "true", "yes", "y", "t"}, {"0", "false", "no", "n", "f", ""}

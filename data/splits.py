@@ -21,8 +21,13 @@ def random_split(n: int, valid_pct: float, rng: np.random.Generator) -> tuple[np
     if not 0 < valid_pct < 1:
         raise ValueError(f"valid_pct must be in (0, 1), got {valid_pct}")
     perm = rng.permutation(n)
-    n_valid = max(1, int(valid_pct * n))
+    n_valid = valid_size(n, valid_pct)
     return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
+
+
+def valid_size(n: int, valid_pct: float) -> int:
+    """How many of `n` documents `random_split` keeps for validation: `int(valid_pct * n)`, at least 1."""
+    return max(1, int(valid_pct * n))
 
 
 def split_docs(is_valid: list[bool] | None, n: int, valid_pct: float, rng: np.random.Generator,
