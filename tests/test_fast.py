@@ -1,5 +1,6 @@
-"""tokenizers/fast.py, the default tokenizer's caches, against the plain pipeline (rules.py one by one, word.py,
-replace_space: corpus.tokenize) token for token: ChunkTokenizer, CachedWordTokenizer, tokenize_fast."""
+"""tokenizers/fast.py and word_fast.py, the default tokenizer's caches, against the plain pipeline (rules.py one
+by one, word.py, replace_space: corpus.tokenize) token for token: ChunkTokenizer, CachedWordTokenizer,
+tokenize_fast."""
 import json
 import random
 
@@ -9,9 +10,10 @@ from hypothesis import strategies as st
 
 from conftest import FIXTURES
 from tokenizers.corpus import tokenize, tokenize_corpus
-from tokenizers.fast import CachedWordTokenizer, ChunkTokenizer, tokenize_fast
+from tokenizers.fast import ChunkTokenizer
 from tokenizers.spacy_tables import PREFIXES, SUFFIXES
 from tokenizers.word import WordTokenizer
+from tokenizers.word_fast import CachedWordTokenizer, tokenize_fast
 
 LINES = [json.loads(line) for line in (FIXTURES / "tokenize.jsonl").open(encoding="utf-8")]
 TEXTS = [line["text"] for line in LINES]

@@ -1,5 +1,5 @@
 """fastai's pre-rules, checked rule by rule against fastai 2.8's own output (tests/fixtures/tokenize_rules.jsonl),
-and the cached default rules of tokenizers/fast.py against their plain composition."""
+and the cached default rules of tokenizers/word_fast.py against their plain composition."""
 import json
 
 import pytest
@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from conftest import FIXTURES
 from tokenizers import rules
-from tokenizers.fast import apply_default_rules
 from tokenizers.rules import DEFAULT_RULES, SPECIAL_TOKENS, apply_rules
+from tokenizers.word_fast import apply_default_rules
 
 CASES = [json.loads(line) for line in (FIXTURES / "tokenize_rules.jsonl").open(encoding="utf-8")]
 

@@ -1,5 +1,5 @@
 """Tests for tokenizers/word.py: spaCy 3.8's English tokenizer (as fastai uses it), rewritten without spaCy,
-and for its memoised twin in tokenizers/fast.py (CachedWordTokenizer), which must give the same tokens.
+and for its memoised twin in tokenizers/word_fast.py (CachedWordTokenizer), which must give the same tokens.
 
 Expected values come from fastai 2.8.12 + spaCy 3.8.18 (the fixtures, and CASES below, recorded by running
 `fastai.text.core.WordTokenizer()` on each string).
@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenizers.fast import CachedWordTokenizer, cached_word_tokenizer
 from tokenizers.rules import SPECIAL_TOKENS, apply_rules, replace_space
 from tokenizers.spacy_tables import EXCEPTIONS, PREFIXES, SUFFIXES
 from tokenizers.word import _WHITESPACE, WordTokenizer, _split_runs, forward_suffix_regex, word_tokenize
+from tokenizers.word_fast import CachedWordTokenizer, cached_word_tokenizer
 
 # (text, tokens of fastai's WordTokenizer: spacy.blank("en") + the 9 special tokens), spaCy 3.8.18.
 CASES = [

@@ -36,10 +36,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .atomic import atomic_write
-from .fast import ChunkTokenizer, apply_default_rules, cached_word_tokenizer
+from .fast import ChunkTokenizer
 from .rules import DEFAULT_RULES, Rule, apply_rules, replace_space
 from .vocab import Vocab
 from .word import word_tokenize
+from .word_fast import apply_default_rules, cached_word_tokenizer
 
 Tokenizer = Callable[[str], list[str]]
 CACHE_VERSION = "2"  # bump when the tokenizer's output changes, so old caches are not reused

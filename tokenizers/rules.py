@@ -137,8 +137,9 @@ def apply_rules(text: str, rules: Sequence[Rule] | None = None) -> str:
         >>> apply_rules("This movie was GREAT!!! go go go")
         'xxbos xxmaj this movie was xxup great xxrep 3 ! xxwrep 3 go'
 
-    This is the plain composition, one rule after the other. `tokenizers/fast.py` gives the same string faster
-    for a whole corpus (the rules cached per chunk); `tokenize_corpus` chooses it, and the tests check that both agree.
+    This is the plain composition, one rule after the other. `tokenizers/word_fast.py` gives the same string
+    faster (`apply_default_rules`: the rules cached per chunk); `tokenize_corpus` chooses it, and the tests
+    check that both agree.
     """
     if not isinstance(text, str):
         raise TypeError(f"apply_rules expects a str, got {type(text).__name__}")

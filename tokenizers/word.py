@@ -17,8 +17,9 @@ This module reproduces it token for token (spaCy 3.8) without spaCy. The algorit
    characters (":", ")" -> ":)" when the emoticon was glued to other text).
 
 The tables (character classes, rules, exceptions) are in `spacy_tables.py`. This file is the algorithm, plain:
-`tokenizers/fast.py` memoises it per chunk for a whole corpus (what `tokenize_corpus` runs), and the tests
-check that both give the same tokens.
+`tokenizers/word_fast.py` memoises it per run of non-space characters (`CachedWordTokenizer`), and
+`tokenizers/fast.py` the whole pipeline per chunk for a corpus (what `tokenize_corpus` runs); the tests check
+that they all give the same tokens.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class WordTokenizer:
         ['(', 'Do', "n't", ')', 'stop', ':)', 'at', '5', 'pm', '.']
 
     `special_cases`: strings always kept as one token (default: fastai's 9 special tokens, as fastai adds them).
-    This is the algorithm, plain; `tokenizers/fast.py` memoises it for a whole corpus.
+    This is the algorithm, plain; `tokenizers/word_fast.py` memoises it (`CachedWordTokenizer`).
     """
 
     def __init__(self, special_cases: Iterable[str] = SPECIAL_TOKENS):
