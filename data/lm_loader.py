@@ -39,18 +39,27 @@ class LMLoader:
     `rank::world_size` of every batch, (bs // world_size, sl). The streams are those of one process with batch
     size `bs`, so across ranks every token is read once per epoch, each row keeps its stream (the hidden state
     carry stays right), and the mean of the ranks' gradients is the gradient of the whole batch.
+
+    `idxs` (an index array into `docs`; default all of them, in order) reads only those documents, without
+    copying them: the training or validation documents of one `(ids, offsets)` pair, which may be memory-mapped
+    (tokenizers/stream.py). The batches equal those of the selected documents copied out (`select_docs`).
     """
 
     def __init__(self, docs: Docs, bs: int = 64, seq_len: int = 72, shuffle: bool = True,
-                 backwards: bool = False, seed: int | None = None, rank: int = 0, world_size: int = 1):
+                 backwards: bool = False, seed: int | None = None, rank: int = 0, world_size: int = 1,
+                 idxs: np.ndarray | None = None):
         if bs < 1 or seq_len < 1:
             raise ValueError(f"bs and seq_len must be >= 1, got bs={bs}, seq_len={seq_len}")
         check_shard(bs, rank, world_size)
         self.ids, self.offsets = flatten_docs(docs)           # doc i is ids[offsets[i]:offsets[i+1]]
-        self.lens = np.diff(self.offsets)                     # (n_docs,)
+        n_docs = len(self.offsets) - 1
+        self.docs = np.arange(n_docs) if idxs is None else np.asarray(idxs, dtype=np.int64)  # the documents read
+        if len(self.docs) and (self.docs.min() < 0 or self.docs.max() >= n_docs):
+            raise IndexError(f"idxs must be document indices in [0, {n_docs})")
+        self.lens = self.offsets[self.docs + 1] - self.offsets[self.docs]  # (n_docs read,)
         self.bs, self.seq_len, self.shuffle, self.backwards = bs, seq_len, shuffle, backwards
         self.rank, self.world_size = rank, world_size
-        self.n_tokens = int(self.offsets[-1])
+        self.n_tokens = int(self.lens.sum())
         corpus = (self.n_tokens - 1) // bs * bs               # -1 leaves room for the last target
         self.bl = corpus // bs                                # length of each of the bs mini-streams
         if self.bl < 1:
@@ -80,7 +89,7 @@ class LMLoader:
         order = self.epoch_order()
         self.epoch += 1
         # 1. the documents, in this epoch's order, concatenated into one stream
-        docs = [self.ids[self.offsets[i]:self.offsets[i + 1]] for i in order]
+        docs = [self.ids[self.offsets[i]:self.offsets[i + 1]] for i in self.docs[order].tolist()]
         if self.backwards:
             docs = [d[::-1] for d in docs]
         stream = torch.from_numpy(np.concatenate(docs).astype(np.int64))   # (n_tokens,)

@@ -28,9 +28,10 @@ class FastLMLoader(LMLoader):
     """`LMLoader` (same arguments, lengths, epochs and seeds) whose batches are gathered, not cut from a stream."""
 
     def __init__(self, docs: Docs, bs: int = 64, seq_len: int = 72, shuffle: bool = True,
-                 backwards: bool = False, seed: int | None = None, rank: int = 0, world_size: int = 1):
+                 backwards: bool = False, seed: int | None = None, rank: int = 0, world_size: int = 1,
+                 idxs: np.ndarray | None = None):
         super().__init__(docs, bs, seq_len, shuffle=shuffle, backwards=backwards, seed=seed, rank=rank,
-                         world_size=world_size)
+                         world_size=world_size, idxs=idxs)
         starts = np.arange(bs, dtype=np.int64) * self.bl  # (bs,) first stream position of each row
         self._starts = starts[rank::world_size]           # this rank's rows
 
@@ -47,7 +48,7 @@ class FastLMLoader(LMLoader):
         sl = self.last_len if b == self.n_batches - 1 else self.seq_len
         pos = self._starts[:, None] + b * self.seq_len + np.arange(sl + 1)   # (rows, sl+1) stream positions
         k = np.searchsorted(cum, pos, side="right") - 1                      # (rows, sl+1) index into order
-        doc = order[k]
+        doc = self.docs[order[k]]                                            # (rows, sl+1) index into docs
         within = pos - cum[k]                                                # offset inside that document
         if self.backwards:
             src = self.offsets[doc + 1] - 1 - within
