@@ -253,12 +253,10 @@ def test_the_vocab_labels_and_config_inside_the_json_files_are_checksummed(lm_ru
 
 # ---------------------------------------------------------------- 5. a signal while tokenizing on several cores
 
-RUN_SCRIPT = """import os, runpy, signal, sys
-signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background job ignores Ctrl-C)
-sys.argv = sys.argv[1:]
-sys.path.insert(0, os.path.dirname(sys.argv[0]))  # as `python scripts/x.py` does
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
+def ctrl_c_as_in_a_terminal() -> None:
+    """In the child before it starts: SIGINT back to its default, so that Python raises KeyboardInterrupt on it as
+    in a terminal (a background job, as under CI, inherits SIGINT ignored, and Python then leaves it so)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def read_until(fd, pattern, timeout: float) -> bytes:
@@ -298,10 +296,11 @@ def test_a_signal_while_tokenizing_ends_the_workers_quietly(tmp_path, sig, to_gr
     texts = [" ".join(w + str(rng.randrange(10**6)) if rng.random() < 0.5 else w for w in rng.choices(words, k=60))
              for _ in range(5000)]
     path = write_csv(tmp_path / "big.csv", [{"text": t, "label": i % 2} for i, t in enumerate(texts)])
-    cmd = [sys.executable, "-c", RUN_SCRIPT, str(SCRIPTS / "finetune_lm.py"), "--preset", "tiny", "--threads", "1",
+    cmd = [sys.executable, str(SCRIPTS / "finetune_lm.py"), "--preset", "tiny", "--threads", "1",
            "--csv", str(path), "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"),
            "--n-samples", "0"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=ctrl_c_as_in_a_terminal)
     try:
         err = read_until(proc.stderr.fileno(), rb"tokenizing:\s+\d+%\|[^|]*\|\s*[1-9]\d*/5000", 120)
         assert b"tokenizing" in err, err.decode(errors="replace")  # a batch is done: the workers are busy
