@@ -56,8 +56,10 @@ def predict_ids(model: TextClassifier, ids: list, bs: int = 64, backwards: bool 
                 device: torch.device | str = "cpu") -> torch.Tensor:
     """Class probabilities (n_docs, n_class) of numericalized documents, in their order (fastai's
     `learn.get_preds`). Batches follow the ClasLoader's validation order (longest first, little padding);
-    `restore_order` undoes it."""
-    dl = ClasLoader(ids, None, bs=bs, seq_len=model.encoder.bptt, shuffle=False, backwards=backwards)
+    `restore_order` undoes it. Padded to whole bptt chunks, so a document's probabilities do not depend on
+    the other documents in its batch."""
+    dl = ClasLoader(ids, None, bs=bs, seq_len=model.encoder.bptt, shuffle=False, backwards=backwards,
+                    whole_chunks=True)
     model.eval().to(device)
     probs = []
     for x, _ in dl:

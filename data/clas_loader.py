@@ -137,12 +137,18 @@ class ClasLoader:
     a rank whose share of the last, short validation batch is empty skips it.
 
     `source` (where the documents came from, e.g. "--csv reviews.csv, validation") starts every error message.
+
+    `whole_chunks=True` pads every batch to a multiple of `seq_len` (prediction): then each document's text
+    starts and ends inside the same chunks, and its prediction is the one it gets alone, whatever the lengths
+    of the others in its batch. fastai pads to the longest document (the default, which training keeps): where
+    the last chunk is partial, a short document lying in it can be left unread by the SentenceEncoder (a longer
+    row's text has ended there) and pooled from a padding position.
     """
 
     def __init__(self, docs: Docs, labels: Sequence | None = None, bs: int = 64, seq_len: int = 72,
                  shuffle: bool = False, backwards: bool = False, pad_idx: int = PAD_IDX, pad_first: bool = True,
                  drop_last: bool | None = None, seed: int | None = None, label_vocab: LabelVocab | None = None,
-                 rank: int = 0, world_size: int = 1, source: str | None = None):
+                 rank: int = 0, world_size: int = 1, source: str | None = None, whole_chunks: bool = False):
         check_shard(bs, rank, world_size)
         self.rank, self.world_size = rank, world_size
         self.ids, self.offsets = flatten_docs(docs)
@@ -164,7 +170,7 @@ class ClasLoader:
                 self.label_vocab = label_vocab or LabelVocab.build(labels)
                 self.y = np.asarray(self.label_vocab.encode(labels, source), dtype=np.int64)
         self.bs, self.seq_len, self.shuffle, self.backwards = bs, seq_len, shuffle, backwards
-        self.pad_idx, self.pad_first = pad_idx, pad_first
+        self.pad_idx, self.pad_first, self.whole_chunks = pad_idx, pad_first, whole_chunks
         self.drop_last = shuffle if drop_last is None else drop_last
         self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
         self.epoch = 0
@@ -208,6 +214,8 @@ class ClasLoader:
         doc_idxs = np.asarray(doc_idxs)
         lens = self.lens[doc_idxs]
         max_len = int(lens.max())
+        if self.whole_chunks:
+            max_len = -(-max_len // self.seq_len) * self.seq_len  # rounded up to whole seq_len chunks
         x = np.full((len(doc_idxs), max_len), self.pad_idx, dtype=np.int64)  # (bs, padded_len)
         for row, (d, n) in enumerate(zip(doc_idxs, lens, strict=True)):
             text = self.ids[self.offsets[d]:self.offsets[d + 1]]
