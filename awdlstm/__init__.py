@@ -1,4 +1,4 @@
-"""The AWD-LSTM network, its weights on disk, and the loops that train it (chapter 10, "Training a Text Classifier")."""
+"""The AWD-LSTM network (built in chapter 12), its weights on disk, and the loops that train it (chapter 10)."""
 from .checkpoint import load_encoder, load_model, save_encoder, save_model
 from .classifier import (
     LinBnDrop,

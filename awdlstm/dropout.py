@@ -1,4 +1,5 @@
-"""The three AWD-LSTM regularisers of chapter 10 ("Regularizing an LSTM"), one per class.
+"""The three AWD-LSTM regularisers of chapter 12 ("Regularizing an LSTM"), one per class; chapter 10 scales them
+with `drop_mult`.
 
 Merity et al., "Regularizing and Optimizing LSTM Language Models" (2017), and fastai's `awd_lstm.py`:
 

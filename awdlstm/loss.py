@@ -1,5 +1,6 @@
-"""The losses of the training loop (chapter 10): cross-entropy over every position, and the AWD-LSTM's
-activation regularisation (AR and TAR, Merity et al. 2017; fastai's `RNNRegularizer`), added to the loss of
+"""The losses of the training loop: cross-entropy over every position (the language model of chapters 10 and
+12), and the AWD-LSTM's activation regularisation (chapter 12, "Activation Regularization and Temporal
+Activation Regularization": AR and TAR, Merity et al. 2017; fastai's `RNNRegularizer`), added to the loss of
 every training batch."""
 from __future__ import annotations
 

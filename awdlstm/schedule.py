@@ -1,4 +1,5 @@
-"""The 1cycle schedule and discriminative learning rates (fastai book, chapters 5 and 10).
+"""The 1cycle schedule (chapter 13, "1cycle Training") and discriminative learning rates (chapter 5,
+"Discriminative Learning Rates"), as chapter 10's `fit_one_cycle(n, slice(lo, hi))` uses them.
 
 `fit_one_cycle` warms the learning rate up from `lr_max/div` to `lr_max` with half a cosine over the first
 `pct_start` of training, then anneals it with another half cosine down to `lr_max/div_final`; the momentum

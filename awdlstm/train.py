@@ -1,4 +1,5 @@
-"""The training loop of ULMFiT (fastai book, chapter 10): `Learner.fit_one_cycle`, `freeze_to`, `lr_find`.
+"""The training loop of ULMFiT (chapter 10's `Learner`): `fit_one_cycle` (its schedule: chapter 13), `freeze_to`
+(gradual unfreezing: chapter 10), `lr_find` (chapter 5).
 
 One readable loop serves the language model and the classifier. Per batch:
 
@@ -264,7 +265,7 @@ class Learner:
     # --- fit_one_cycle ------------------------------------------------------------------------------
     def fit_one_cycle(self, n_epoch: int, lr_max: float | slice | Sequence[float], start_epoch: int = 0,
                       moms: tuple[float, float, float] | None = None) -> list[dict]:
-        """Train `n_epoch` epochs with the 1cycle policy (book ch. 5); `lr_max` may be `slice(lo, hi)`.
+        """Train `n_epoch` epochs with the 1cycle policy (chapter 13, "1cycle Training"); `lr_max` may be `slice(lo, hi)`.
 
         `start_epoch` skips the epochs already done; after `resume` the fits the checkpoint had finished are
         skipped and the one it was saved in goes on from there. `n_epoch` 0 does nothing. Returns this fit's rows.

@@ -1,4 +1,5 @@
-"""Which words drove the classifier's prediction: intrinsic attention written as an HTML page (chapter 10).
+"""Which words drove the classifier's prediction: intrinsic attention written as an HTML page (fastai's
+`intrinsic_attention`, beyond the book: chapter 10 classifies, this shows why).
 
     python scripts/interpret.py "A wonderful film." "Two hours I will never get back."
     python scripts/interpret.py --files review1.txt --model runs/clas-20261125-221500 --out review1.html
