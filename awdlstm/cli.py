@@ -17,6 +17,7 @@ from awdlstm import ulmfit
 from awdlstm.pretrained import PRETRAINED_HELP
 from awdlstm.recipes import LMRecipe, check_value
 from awdlstm.runs import resolve_device
+from awdlstm.shared_corpus import MappedCorpus, lm_texts
 from awdlstm.train import NonFiniteLoss
 from data.download import ChecksumError, DownloadError, UnsafeArchiveError
 from data.sources import read_text
@@ -138,6 +139,9 @@ def lm_parser(prog: str, doc: str, presets: dict, prompt: str, source: str | Non
     ap.add_argument("--temperature", type=checked(float, "temperature", "nonneg"), default=0.75,
                     help="sampling temperature")
     add_source_flags(ap, **({"default": source} if source else {}))
+    ap.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                    help="build the corpus by streaming into --cache-dir, memory-mapped (a corpus bigger than "
+                         "memory; shared by torchrun's ranks); default: for files over 256 MiB")
     add_recipe_flags(ap, LMRecipe, presets)
     return ap
 
@@ -150,11 +154,13 @@ def run_lm(args: argparse.Namespace, stage: str, presets: dict, default_source: 
     else:
         preset, recipe = recipe_from_args(args, presets, device.type)
         source = source_from_args(args, default_source)
-        ulmfit.finetune_lm(source.read(labelled=False, progress=not args.quiet), recipe, args.run_dir, device,
+        texts = lm_texts(source, args.stream, args.cache_dir, progress=not args.quiet)  # streamed: a MappedCorpus
+        ulmfit.finetune_lm(texts, recipe, args.run_dir, device,
                            pretrained=args.pretrained, backwards=args.backwards, own_split=source.kind == "wikitext",
                            seed=args.seed, cache_dir=args.cache_dir, progress=not args.quiet, prompt=args.prompt,
                            n_samples=args.n_samples, n_words=args.n_words, temperature=args.temperature,
-                           stage=stage, settings={"preset": preset, "source": vars(source)})
+                           stage=stage, settings={"preset": preset, "source": vars(source),
+                                                  **({"stream": True} if isinstance(texts, MappedCorpus) else {})})
     D.finish()
 
 

@@ -30,6 +30,7 @@ from awdlstm.model import AWDLSTMConfig, LanguageModel, clas_config, lm_config
 from awdlstm.predict import predict_ids, save_valid_preds
 from awdlstm.pretrained import find_pretrained, load_fastai_lm
 from awdlstm.recipes import ClasRecipe, LMRecipe
+from awdlstm.shared_corpus import MappedCorpus, lm_texts, mapped_lm_data, n_tokens
 from awdlstm.train import FitInterrupted, Learner, TrainConfig
 from awdlstm.train_checkpoint import set_seed
 from data import ClasLoader, FastLMLoader, LabelVocab, Texts
@@ -116,7 +117,8 @@ def _lm_model(vocab: Vocab, r: LMRecipe, pretrained: str, backwards: bool, progr
 def _settings(stage: str, recipe, texts: Texts, device: torch.device, **kwargs) -> dict:
     """config.json of a new run: the stage, the recipe, the other arguments and the data's digest."""
     return {"stage": stage, "recipe": dataclasses.asdict(recipe), **kwargs,
-            "data_digest": runs.data_digest(texts.texts, texts.labels), "n_texts": len(texts),
+            "data_digest": texts.manifest["key"] if isinstance(texts, MappedCorpus) else
+            runs.data_digest(texts.texts, texts.labels), "n_texts": len(texts),
             "device": str(device), "torch": torch.__version__, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
@@ -135,7 +137,7 @@ def _fit(learn: Learner, train, resume_from: Path | None) -> None:
 
 # ---------------------------------------------------------------- stage 2 (and 1): the language model
 
-def finetune_lm(texts: Texts, recipe: LMRecipe, run_dir: str | Path | None = None, device: str | torch.device = "cpu",
+def finetune_lm(texts: Texts | MappedCorpus, recipe: LMRecipe, run_dir: str | Path | None = None, device: str | torch.device = "cpu",
                 *, pretrained: str = "none", backwards: bool = False, own_split: bool = False, seed: int = 42,
                 cache_dir: str | Path | None = None, progress: bool = True, resume: bool = False,
                 prompt: str = "I liked this movie because", n_samples: int = 2, n_words: int = 40,
@@ -147,6 +149,7 @@ def finetune_lm(texts: Texts, recipe: LMRecipe, run_dir: str | Path | None = Non
     frozen epoch, then the whole model), save lm.pt, encoder.pt and vocab.json, and sample `n_samples` texts
     from `prompt`. `own_split` keeps the texts' `is_valid` flags as the validation set (WikiText-103's test
     set), else a random `valid_pct` of the documents validates. `settings` are extra entries of config.json.
+    `texts` may be a corpus streamed to disk (awdlstm/shared_corpus.py `lm_texts`): the same data, mapped.
     """
     device = torch.device(device)
     folder = "pretrain" if stage == "pretrain_lm" else "lm"
@@ -160,7 +163,7 @@ def finetune_lm(texts: Texts, recipe: LMRecipe, run_dir: str | Path | None = Non
         set_seed(seed)
         rng = np.random.default_rng(seed)
         t0 = time.time()
-        corpus = tokenize_texts(texts.texts, cache_dir, progress and D.is_main())
+        corpus = texts if isinstance(texts, MappedCorpus) else tokenize_texts(texts.texts, cache_dir, progress and D.is_main())
         docs = sample(np.arange(len(corpus)), recipe.lm_docs, rng)
         if own_split:  # the corpus's own validation documents (WikiText-103's test.csv)
             flags = np.asarray(texts.is_valid, dtype=bool)[docs]
@@ -174,19 +177,24 @@ def finetune_lm(texts: Texts, recipe: LMRecipe, run_dir: str | Path | None = Non
                 raise ValueError(f"{_source_of(texts, settings)}: {len(docs)} document, too few for a language model: "
                                  "it needs at least 2 (one to train on, one to validate; --valid-pct "
                                  f"{recipe.valid_pct:g} of them validate): add documents")
-        lm_corpus = corpus.subset(docs)
-        vocab = Vocab.from_counts(lm_corpus.counts(), min_freq=recipe.min_freq, max_vocab=recipe.max_vocab)
+        if isinstance(corpus, MappedCorpus):  # bigger than memory: indices into the map (awdlstm/shared_corpus.py)
+            vocab, train, valid = mapped_lm_data(corpus, docs, train_idx, valid_idx, recipe.min_freq, recipe.max_vocab)
+        else:
+            lm_corpus = corpus.subset(docs)
+            vocab = Vocab.from_counts(lm_corpus.counts(), min_freq=recipe.min_freq, max_vocab=recipe.max_vocab)
+            ids, offsets = lm_corpus.numericalize(vocab)
+            train, valid = (select_docs(ids, offsets, train_idx), None), (select_docs(ids, offsets, valid_idx), None)
         if D.is_main():
             vocab.save(run_dir / "vocab.json")
-        ids, offsets = lm_corpus.numericalize(vocab)
-        train, valid = select_docs(ids, offsets, train_idx), select_docs(ids, offsets, valid_idx)
+        lm_tokens = n_tokens(train) + n_tokens(valid)
         print(f"{len(docs)} documents ({len(train_idx)} train, {len(valid_idx)} valid), "
-              f"{int(offsets[-1]):,} tokens, vocab {len(vocab)}; data ready in {time.time() - t0:.1f}s")
+              f"{lm_tokens:,} tokens, vocab {len(vocab)}; data ready in {time.time() - t0:.1f}s")
         shard = {"rank": D.rank(), "world_size": D.world_size()}  # each rank reads rows rank::world_size
-        train_dl = FastLMLoader(train, bs=recipe.bs, seq_len=recipe.seq_len, shuffle=True, backwards=backwards, seed=seed, **shard)
-        valid_bs = min(recipe.bs, max(1, (int(valid[1][-1]) - 1) // 2))  # a tiny validation set: a smaller batch
-        valid_dl = FastLMLoader(valid, bs=max(D.world_size(), valid_bs // D.world_size() * D.world_size()),
-                                seq_len=recipe.seq_len, shuffle=False, backwards=backwards, **shard)
+        train_dl = FastLMLoader(train[0], bs=recipe.bs, seq_len=recipe.seq_len, shuffle=True, backwards=backwards,
+                                seed=seed, idxs=train[1], **shard)
+        valid_bs = min(recipe.bs, max(1, (n_tokens(valid) - 1) // 2))  # a tiny validation set: a smaller batch
+        valid_dl = FastLMLoader(valid[0], bs=max(D.world_size(), valid_bs // D.world_size() * D.world_size()),
+                                seq_len=recipe.seq_len, shuffle=False, backwards=backwards, idxs=valid[1], **shard)
 
         model, source = _lm_model(vocab, recipe, pretrained, backwards, progress and D.is_main())
         print(f"model: {source}")
@@ -207,7 +215,7 @@ def finetune_lm(texts: Texts, recipe: LMRecipe, run_dir: str | Path | None = Non
                 print(s)
             last = learn.history[-1] if learn.history else {}
             config["results"] = {"train_time_s": round(train_time, 1), "total_time_s": round(time.time() - t0, 1),
-                                 "vocab_size": len(vocab), "n_docs": len(docs), "n_tokens": int(offsets[-1]),
+                                 "vocab_size": len(vocab), "n_docs": len(docs), "n_tokens": lm_tokens,
                                  "precision": learn.precision.name, "bf16_speedup": learn.bf16_speedup,
                                  "samples": samples,
                                  **{k: last[k] for k in ("valid_loss", "accuracy", "perplexity") if k in last}}
@@ -352,9 +360,11 @@ def resume_run(run_dir: str | Path, stage: str, device: str | torch.device = "cp
                          f"{unknown}")
     recipe = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["recipe"].items()})
     source = TextSource(**saved["source"])
-    texts = source.read(labelled=stage == "train_classifier", progress=progress)
+    texts = (source.read(labelled=True, progress=progress) if stage == "train_classifier" else
+             lm_texts(source, saved.get("stream", False), saved.get("cache_dir"), progress))
     common = {"seed": saved.get("seed", 42), "cache_dir": saved.get("cache_dir"), "progress": progress,
-              "resume": True, "settings": {"source": saved["source"], "preset": saved.get("preset")}}
+              "resume": True, "settings": {"source": saved["source"], "preset": saved.get("preset"),
+                                           **({"stream": True} if saved.get("stream") else {})}}
     if stage == "train_classifier":
         return train_classifier(texts, Path(saved["encoder"]).parent, recipe, path, device, **common)
     return finetune_lm(texts, recipe, path, device, stage=stage, **common,

@@ -49,6 +49,7 @@ class MappedCorpus(C.TokenizedCorpus):
                  type_counts: np.ndarray, is_valid: np.ndarray | None, manifest: dict):
         super().__init__(types, ids, offsets)
         self.folder, self.type_counts, self.is_valid, self.manifest = folder, type_counts, is_valid, manifest
+        self.origin = manifest.get("source")  # how errors name it
 
     def counts(self) -> Counter[str]:
         """Token counts in first-seen order (saved by the build: no pass over the ids)."""
