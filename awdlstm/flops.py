@@ -35,3 +35,25 @@ def lm_flops_per_token(cfg: AWDLSTMConfig, vocab_sz: int, training: bool = False
     """
     forward = encoder_flops_per_token(cfg) + 2 * cfg.emb_sz * vocab_sz
     return forward * (3 if training else 1)
+
+
+def lm_weight_bytes_per_token(cfg: AWDLSTMConfig, vocab_sz: int, weight_bytes: int = 4) -> int:
+    """Bytes of weights the language model must read to predict one token when it reads one token at a time
+    (generation, batch 1): every LSTM weight and bias, the decoder's `vocab_sz x emb_sz` matrix and bias, and
+    one embedding row. Matrices count `weight_bytes` per entry (4 in fp32, 1 in int8), biases and the
+    embedding row 4. A lower bound on the memory traffic per word, hence the memory roof of generation.
+
+    >>> lm_weight_bytes_per_token(AWDLSTMConfig(), 60000) / 1e6  # 400/1152/3, fp32: ~177 MB per word
+    177.33472
+    """
+    return encoder_weight_bytes(cfg, weight_bytes) + cfg.emb_sz * vocab_sz * weight_bytes + (vocab_sz + cfg.emb_sz) * 4
+
+
+def encoder_weight_bytes(cfg: AWDLSTMConfig, weight_bytes: int = 4) -> int:
+    """Bytes of the stacked LSTMs' weights (`weight_bytes` per entry) and biases (4 each: b_ih and b_hh).
+
+    >>> encoder_weight_bytes(AWDLSTMConfig()) / 1e6  # 400/1152/3 in fp32
+    81.09312
+    """
+    sizes = lstm_layer_sizes(cfg)
+    return sum(4 * n_out * (n_in + n_out) * weight_bytes + 2 * 4 * n_out * 4 for n_in, n_out in sizes)

@@ -11,7 +11,13 @@ import torch
 from run_scripts import ROOT, SAMPLE
 
 from awdlstm import AWDLSTMConfig, LanguageModel, TextClassifier, clas_config, lm_config
-from awdlstm.flops import encoder_flops_per_token, lm_flops_per_token, lstm_layer_sizes
+from awdlstm.flops import (
+    encoder_flops_per_token,
+    encoder_weight_bytes,
+    lm_flops_per_token,
+    lm_weight_bytes_per_token,
+    lstm_layer_sizes,
+)
 from awdlstm.quantize import quantize_int8
 
 
@@ -21,7 +27,40 @@ def bench_json(capsys, tmp_path, *args: str) -> dict:
            str(tmp_path), "--threads", "1", "--json"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    if r["bench"] != "tokenize":
+        assert_possible(r)
+    return r
+
+
+def shares(obj, path: str = ""):
+    """Every (path, value) of a `share_pct` or `pct_of_peak` anywhere in a benchmark's JSON."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in ("share_pct", "pct_of_peak") and not isinstance(v, dict):
+                yield f"{path}.{k}", v
+            else:
+                yield from shares(v, f"{path}.{k}")
+
+
+def assert_possible(r: dict) -> None:
+    """Every figure a benchmark reports is possible: a share of a roof in (0, 100], the binding roof the lower."""
+    found = list(shares(r))
+    assert found, "no roof reported"
+    for path, v in found:
+        assert 0 < v <= 100, f"{path} = {v}%: a share of a roof above 100% means the FLOP count or the roof is wrong"
+    roofs = [v for k, v in _walk(r) if k == "roof"]
+    assert roofs
+    for roof in roofs:
+        lower = min((roof[k]["roof_per_s"], k) for k in ("compute", "memory") if k in roof)
+        assert (roof["roof_per_s"], roof["bound"]) == lower
+
+
+def _walk(obj):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield k, v
+            yield from _walk(v)
 
 
 LM_TINY = ("lm", "--emb", "16", "--hid", "32", "--layers", "2", "--bs", "4", "--seq-len", "8", "--max-vocab", "500",
@@ -59,6 +98,66 @@ def test_bench_generate_tiny(capsys, tmp_path):
                    "--layers", "2", "--vocab-size", "3000", "--precisions", "fp32,int8")
     assert r["vocab"] == 3000 and r["n_words"] == 5 and set(r["generate"]) == {"fp32", "int8"}
     assert r["generate"]["fp32"]["words_per_s"] > 0 and r["generate"]["fp32"]["greedy_same_as_first"] is True
+    cfg = lm_config(emb_sz=16, n_hid=32, n_layers=2)
+    for prec, wb in (("fp32", 4), ("int8", 1)):  # batch 1: bounded by reading the weights, not by the FLOP peak
+        roof = r["generate"][prec]["roof"]
+        assert roof["memory"]["bytes_per_unit"] == lm_weight_bytes_per_token(cfg, 3000, wb)
+        assert roof["memory"]["GB_per_s"] == r["bandwidth_GB_per_s"][prec] > 0
+
+
+def _bench_machine():
+    """scripts/dev/bench_machine.py, a developer tool beside bench.py, loaded from its path."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_machine", ROOT / "scripts" / "dev" / "bench_machine.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_generation_roof_is_memory_bandwidth():
+    """The issue's AMD EPYC figures: 400/1152/3 at vocab 60,000 reads ~177 MB of fp32 weights per word; at
+    ~42 GB/s that is ~237 words/s, of which generation reached 147 (62.1%), not 7% of a FLOP peak."""
+    cfg = AWDLSTMConfig()
+    wb = lm_weight_bytes_per_token(cfg, 60000)
+    assert 177e6 < wb < 177.5e6
+    roofline = _bench_machine().roofline
+    roof = roofline(147, "word", lm_flops_per_token(cfg, 60000), 1000.0, "fp32", wb, 42.0)
+    assert roof["bound"] == "memory" and 236 < roof["roof_per_s"] < 238 and roof["share_pct"] == 62.1
+    assert roof["compute"]["roof_per_s"] > 10 * roof["roof_per_s"]
+    lm_train = roofline(1700, "token", lm_flops_per_token(cfg, 38392, training=True), 150.0, "fp32",
+                        wb / (64 * 72), 20.0)  # batches of 64 x 72 tokens share one read of the weights
+    assert lm_train["bound"] == "compute"
+
+
+def test_flops_and_bytes_against_an_independent_count():
+    """awdlstm/flops.py against torch's own FLOP counter running the LSTM step by step with the model's
+    weights (every gate product an aten matmul), and against the model's parameter bytes."""
+    from torch.nn import functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+    cfg = AWDLSTMConfig(emb_sz=6, n_hid=10, n_layers=3)
+    vocab, bs, sl = 40, 3, 5
+    lm = LanguageModel(vocab, cfg).eval()
+    x = torch.randint(0, vocab, (bs, sl))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        h = lm.encoder.encoder(x)  # (bs, sl, emb)
+        for rnn in lm.encoder.rnns:
+            m = rnn.module
+            w_ih, w_hh = m.weight_ih_l0, m.weight_hh_l0
+            hs, state, c = [], h.new_zeros(bs, m.hidden_size), h.new_zeros(bs, m.hidden_size)
+            for t in range(sl):
+                gates = F.linear(h[:, t], w_ih, m.bias_ih_l0) + F.linear(state, w_hh, m.bias_hh_l0)
+                i, f, g, o = gates.chunk(4, 1)
+                c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+                state = o.sigmoid() * c.tanh()
+                hs.append(state)
+            h = torch.stack(hs, 1)
+        F.linear(h, lm.decoder.decoder.weight, lm.decoder.decoder.bias)
+    assert counter.get_total_flops() == bs * sl * lm_flops_per_token(cfg, vocab)
+    unique = {id(p): p for p in lm.parameters()}.values()  # the tied matrix once
+    nbytes = sum(p.numel() * p.element_size() for p in unique)
+    assert lm_weight_bytes_per_token(cfg, vocab) == nbytes + cfg.emb_sz * 4  # + the embedding row read
+    rnn_bytes = sum(p.numel() * p.element_size() for p in lm.encoder.rnns.parameters())
+    assert encoder_weight_bytes(cfg) == rnn_bytes
 
 
 def test_flops_counts_the_lstm_products():

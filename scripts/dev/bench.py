@@ -10,44 +10,48 @@ on its last line. Benchmarks, not tests: the figures depend on the machine and o
     python scripts/bench.py generate [--n-words 40] [--precisions fp32,int8]
     ... --threads 1 --fastai FASTAI_VENV/bin/python             # fastai's side in the same run (bench_fastai.py)
 
-tokenize: the embedded corpus (25,000 IMDb reviews + 8,530 Rotten Tomatoes sentences) through the whole
-word pipeline (fastai's rules, the spaCy-equivalent word tokenizer, replace_space), with one process and
-with all cores, each in a fresh interpreter, no cache. For scale: fastai 2.8 with spaCy 3.8 takes ~44 s for these texts on a 2-core machine.
+tokenize: the word pipeline on the embedded corpus, one process and all cores (bench_tokenize.py).
 lm: language-model training steps (forward, loss + AR/TAR, backward, Adam) on the first --docs embedded IMDb
 reviews, the vocab built on all 25,000 as the pipeline does; tokens/s after --warmup steps.
 clas: the classifier (AWD-LSTM 400/1152/3, random weights unless --model) on the embedded validation reviews:
 inference reviews/s in each precision, with the agreement of its predictions with fp32's, and training reviews/s.
 generate: words/s of `generate` (prompt read once, then one token per word, the hidden state kept).
-Every command also measures the machine's matrix-product peak (fp32, bf16; int8 when asked) in the same run,
-the achieved GFLOP/s of the model's matrix products (awdlstm/flops.py), the peak memory of the timed part and
-the rate per CPU-second besides the wall-clock one (steadier on a shared machine); see bench_machine.py.
+Every command also measures, before and after the timed part (the larger counts), the machine's matrix-product
+peak (fp32 and bf16 from MKL and oneDNN, int8 when asked) and its memory bandwidth at the size of the weights,
+and reports the roof that bounds the benchmark and its share of it (`roof`: the compute roof, FLOP peak / FLOPs
+per unit from awdlstm/flops.py, or the memory roof, bandwidth / weight bytes per unit: batch-1 generation reads
+every weight for every word), besides the peak memory of the timed part and the rate per CPU-second (steadier
+on a shared machine); see bench_machine.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 import warnings
 
+import bench_machine as bm
 import numpy as np
 import torch
-from bench_machine import machine, peak_memory_mib, peaks, rate, reset_peak_memory, run_fastai, sync
+from bench_tokenize import bench_tokenize
 
 from awdlstm import LanguageModel, TextClassifier, clas_config, generate, lm_config
 from awdlstm.cli import OneLineParser, main_guard
-from awdlstm.flops import encoder_flops_per_token, lm_flops_per_token
+from awdlstm.flops import (
+    encoder_flops_per_token,
+    encoder_weight_bytes,
+    lm_flops_per_token,
+    lm_weight_bytes_per_token,
+)
 from awdlstm.precision import Precision, cpu_has_fast_bf16, resolve_precision
 from awdlstm.quantize import quantize_int8
 from awdlstm.runs import resolve_device
 from awdlstm.train import Learner, TrainConfig
 from awdlstm.ulmfit import tokenize_texts
 from data import ClasLoader, FastLMLoader, LabelVocab, imdb_embedded
-from data.sources import read_movie_reviews
 from data.splits import sample
-from tokenizers.corpus import available_cores, select_docs, tokenize_corpus
+from tokenizers.corpus import select_docs, tokenize_corpus
 from tokenizers.vocab import Vocab
 
 
@@ -66,7 +70,7 @@ def imdb_corpus(max_vocab: int, min_freq: int = 3, cache_dir: str | None = None,
 def bench_lm(args: argparse.Namespace) -> dict:
     """Language-model training tokens/s on the first --docs IMDb reviews (steps after a warm-up)."""
     device = resolve_device(args.device, args.threads)
-    info = machine(device)
+    info = bm.machine(device)
     texts, vocab, ids, offsets = imdb_corpus(args.max_vocab, cache_dir=args.cache_dir, csv=args.csv)
     docs = select_docs(ids, offsets, np.arange(min(args.docs, len(texts))))
     dl = FastLMLoader(docs, bs=args.bs, seq_len=args.seq_len, shuffle=True, seed=0)
@@ -82,6 +86,9 @@ def bench_lm(args: argparse.Namespace) -> dict:
     elif prec == "bf16":
         learn.precision = resolve_precision("bf16", device)
     learn.opt.set_hyper("lr", args.lr)
+    pk0 = bm.peaks(device)
+    wbytes = sum(p.numel() * p.element_size() for p in model.parameters())  # read at least once per step
+    bw0 = bm.memory_bandwidth(device, wbytes)
     step = learn.train_batch
     model.train()
     model.reset()
@@ -89,8 +96,8 @@ def bench_lm(args: argparse.Namespace) -> dict:
     losses, n_tok = [], args.bs * args.seq_len
     for _ in range(args.warmup):
         losses.append(step(*next(batches)))
-    sync(device)
-    reset_peak_memory(device)
+    bm.sync(device)
+    bm.reset_peak_memory(device)
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         try:
@@ -99,13 +106,16 @@ def bench_lm(args: argparse.Namespace) -> dict:
             batches = iter(dl)
             x, y = next(batches)
         losses.append(step(x, y))
-    sync(device)
+    bm.sync(device)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-    mem = peak_memory_mib(device)
-    pk = peaks(device)
+    mem = bm.peak_memory_mib(device)
+    pk = bm.peaks(device, before=pk0)
+    bw = bm.memory_bandwidth(device, wbytes, before=bw0)
     flops = lm_flops_per_token(cfg, len(vocab), training=True)
     pname = learn.precision.name
-    rt = rate(args.steps * n_tok, secs, args.steps * n_tok * flops, pk.get(pname, pk["fp32"]))
+    rt = bm.rate(args.steps * n_tok, secs, args.steps * n_tok * flops, pk.get(pname, pk["fp32"]))
+    roof = bm.roofline(rt["per_s"], "token", flops, pk.get(pname, pk["fp32"]), pname if pname in pk else "fp32",
+                    wbytes / n_tok, bw)
     tail = losses[-min(10, len(losses)):]
     res = {"bench": "lm", **info, "precision": pname, "fused_loss": learn.fused_loss, "vocab": len(vocab), "docs": len(docs[1]) - 1,
            "batches_per_epoch": len(dl), "config": {k: getattr(args, k) for k in
@@ -114,13 +124,14 @@ def bench_lm(args: argparse.Namespace) -> dict:
            "ms_per_step": round(1e3 * secs / args.steps, 1),
            "tokens_per_cpu_s": round(args.steps * n_tok / cpu, 2), "MFLOP_per_token": round(flops / 1e6, 2),
            "GFLOP_per_s": rt["GFLOP_per_s"], "pct_of_peak": rt["pct_of_peak"], "peak_GFLOP_per_s": pk,
+           "bandwidth_GB_per_s": bw, "roof": roof,
            "peak_memory_MiB": mem, "tokens_seen": (args.warmup + args.steps) * n_tok,
            "train_loss_last10": round(float(np.mean(tail)), 4),
            "train_ppl_last10": round(float(np.exp(np.mean(tail))), 2), "losses": [round(v, 4) for v in losses]}
     if args.fastai:
         flags = [f"--{k.replace('_', '-')}={getattr(args, k)}" for k in
                  ("emb", "hid", "layers", "bs", "seq_len", "steps", "warmup", "lr", "drop_mult")]
-        res["fastai"] = fa = run_fastai(args.fastai, "lm", docs, len(vocab), flags)
+        res["fastai"] = fa = bm.run_fastai(args.fastai, "lm", docs, len(vocab), flags)
         res["speedup_vs_fastai"] = round(res["tokens_per_s"] / fa["tokens_per_s"], 2)
         print(f"fastai {fa['fastai']}: {fa['tokens_per_s']:,.0f} tokens/s ({fa['ms_per_step']:.0f} ms/step), train "
               f"perplexity (last 10 steps) {fa['train_ppl_last10']:,.1f}; ours/fastai {res['speedup_vs_fastai']}x")
@@ -128,6 +139,7 @@ def bench_lm(args: argparse.Namespace) -> dict:
           f"{res['tokens_per_s']:,.0f} tokens/s ({res['ms_per_step']:.0f} ms/step), {rt['GFLOP_per_s']:.1f} "
           f"GFLOP/s = {rt['pct_of_peak']}% of the {pname} peak, peak RSS {mem:,.0f} MiB; train perplexity "
           f"(last 10 steps) {res['train_ppl_last10']:,.1f} after {res['tokens_seen']:,} tokens")
+    print("  " + bm.roof_line(roof))
     return res
 
 
@@ -143,19 +155,19 @@ def _classify(model, dl: ClasLoader, device: torch.device, precision: str) -> tu
     ctx = (Precision(precision, device.type, torch.bfloat16 if precision == "bf16" else torch.float16, False)
            if precision in ("bf16", "fp16") else Precision("fp32", device.type, None, False))
     preds = []
-    sync(device)
+    bm.sync(device)
     t0, c0 = time.perf_counter(), time.process_time()
     with torch.inference_mode(), ctx.autocast():
         for x, _ in dl:
             preds.append(model(x.to(device))[0].float().argmax(-1).cpu())
-    sync(device)
+    bm.sync(device)
     return dl.restore_order(torch.cat(preds)), time.perf_counter() - t0, time.process_time() - c0
 
 
 def bench_clas(args: argparse.Namespace) -> dict:
     """Classifier inference reviews/s per precision (agreement with fp32) and training reviews/s."""
     device = resolve_device(args.device, args.threads)
-    info = machine(device)
+    info = bm.machine(device)
     if args.model:  # its own vocab and labels
         from awdlstm.predict import load_classifier
         clf = load_classifier(args.model)
@@ -177,29 +189,42 @@ def bench_clas(args: argparse.Namespace) -> dict:
     n_tok = int(docs[1][-1])
     enc_flops = encoder_flops_per_token(model.encoder.module.cfg)
     precisions = args.precisions.split(",")
-    pk = peaks(device, tuple(precisions))
+    pk = bm.peaks(device, tuple(precisions))
+    enc_bytes = {p: encoder_weight_bytes(model.encoder.module.cfg, 1 if p == "int8" else 4) for p in precisions}
+    bw = {p: bm.memory_bandwidth(device, b) for p, b in enc_bytes.items()}
     res = {"bench": "clas", **info, "model": source, "docs": len(valid), "tokens": n_tok,
            "mean_tokens": round(n_tok / len(valid), 1), "bs": args.bs, "MFLOP_per_token": round(enc_flops / 1e6, 2),
            "peak_GFLOP_per_s": pk, "inference": {}}
     print(f"clas: {len(valid)} validation reviews ({n_tok / len(valid):.0f} tokens on average), {source}")
-    ref = None
+    ref, timing = None, {}
     for prec in precisions:
         dl = ClasLoader(docs, None, bs=args.bs, seq_len=72, shuffle=False, backwards=backwards)
-        reset_peak_memory(device)
+        bm.reset_peak_memory(device)
         preds, secs, cpu = _classify(model, dl, device, prec)
         ref = preds if ref is None else ref
-        rt = rate(len(valid), secs, n_tok * enc_flops, pk.get(prec, pk["fp32"]))
-        r = {"reviews_per_s": rt["per_s"], "tokens_per_s": round(n_tok / secs),
-             "reviews_per_cpu_s": round(len(valid) / cpu, 2), "GFLOP_per_s": rt["GFLOP_per_s"],
-             "pct_of_peak": rt["pct_of_peak"], "seconds": rt["seconds"], "peak_memory_MiB": peak_memory_mib(device),
+        timing[prec] = secs, len(dl)
+        r = {"reviews_per_s": round(len(valid) / secs, 2), "tokens_per_s": round(n_tok / secs),
+             "reviews_per_cpu_s": round(len(valid) / cpu, 2), "seconds": round(secs, 3),
+             "peak_memory_MiB": bm.peak_memory_mib(device),
              "accuracy": round(float((preds == y).float().mean()), 4),
              "agreement_with_first": round(float((preds == ref).float().mean()), 4)}
         res["inference"][prec] = r
+    pk = res["peak_GFLOP_per_s"] = bm.peaks(device, tuple(precisions), before=pk)  # and after: the larger
+    bw = res["bandwidth_GB_per_s"] = {p: bm.memory_bandwidth(device, b, before=bw[p]) for p, b in enc_bytes.items()}
+    for prec, r in res["inference"].items():
+        (secs, n_batches), n_rev = timing[prec], len(valid)
+        # FLOPs: the real tokens only (a lower bound: the padding inside a chunk is computed too);
+        # bytes: every encoder weight once per batch (a lower bound: the hidden weights are read at every step)
+        rt = bm.rate(n_rev, secs, n_tok * enc_flops, pk.get(prec, pk["fp32"]))
+        r["GFLOP_per_s"], r["pct_of_peak"] = rt["GFLOP_per_s"], rt["pct_of_peak"]
+        r["roof"] = bm.roofline(r["reviews_per_s"], "review", n_tok * enc_flops / n_rev, pk.get(prec, pk["fp32"]),
+                             prec if prec in pk else "fp32", enc_bytes[prec] * n_batches / n_rev, bw[prec])
         print(f"  inference {prec:5s}: {r['reviews_per_s']:7.2f} reviews/s  {r['GFLOP_per_s']:6.1f} GFLOP/s "
               f"({r['pct_of_peak']}% of {prec} peak)  accuracy {r['accuracy']:.4f}  agreement with "
               f"{precisions[0]} {r['agreement_with_first']:.2%}  peak RSS {r['peak_memory_MiB']:,.0f} MiB")
+        print("    " + bm.roof_line(r["roof"]))
     if args.fastai:
-        res["fastai"] = fa = run_fastai(args.fastai, "clas", docs, len(vocab),
+        res["fastai"] = fa = bm.run_fastai(args.fastai, "clas", docs, len(vocab),
                                            [f"--bs={args.bs}", f"--emb={args.emb}", f"--hid={args.hid}",
                                             f"--layers={args.layers}"])
         res["speedup_vs_fastai"] = {p: round(r["reviews_per_s"] / fa["reviews_per_s"], 2)
@@ -225,20 +250,22 @@ def _train_clas(args, model, texts, labels, ids, offsets, enc_flops, pk, device)
     learn.train_batch(*next(batches))  # warm-up
     max_len = model.encoder.max_len or 10**9
     n_docs = n_fwd = n_bwd = 0
-    reset_peak_memory(device)
-    sync(device)
+    bm.reset_peak_memory(device)
+    bm.sync(device)
     t0 = time.perf_counter()
     for x, yb in batches:
         lens = (x != 1).sum(1)  # (bs,) real tokens
         n_docs, n_fwd, n_bwd = n_docs + len(x), n_fwd + int(lens.sum()), n_bwd + int(lens.clamp(max=max_len).sum())
         learn.train_batch(x, yb)
-    sync(device)
+    bm.sync(device)
     secs = time.perf_counter() - t0
-    rt = rate(n_docs, secs, enc_flops * (n_fwd + 2 * n_bwd), pk["fp32"])
+    rt = bm.rate(n_docs, secs, enc_flops * (n_fwd + 2 * n_bwd), pk["fp32"])
     r = {"precision": "fp32", "steps": len(dl) - 1, "reviews_per_s": rt["per_s"], "GFLOP_per_s": rt["GFLOP_per_s"],
-         "pct_of_peak": rt["pct_of_peak"], "seconds": rt["seconds"], "peak_memory_MiB": peak_memory_mib(device)}
+         "pct_of_peak": rt["pct_of_peak"], "seconds": rt["seconds"], "peak_memory_MiB": bm.peak_memory_mib(device),
+         "roof": bm.roofline(rt["per_s"], "review", enc_flops * (n_fwd + 2 * n_bwd) / max(n_docs, 1), pk["fp32"], "fp32")}
     print(f"  training  fp32 : {r['reviews_per_s']:7.2f} reviews/s  {r['GFLOP_per_s']:6.1f} GFLOP/s "
           f"({r['pct_of_peak']}% of fp32 peak), {r['steps']} steps of {args.bs}, peak RSS {r['peak_memory_MiB']:,.0f} MiB")
+    print("    " + bm.roof_line(r["roof"]))
     return r
 
 
@@ -248,14 +275,17 @@ def _train_clas(args, model, texts, labels, ids, offsets, enc_flops, pk, device)
 def bench_generate(args: argparse.Namespace) -> dict:
     """Words/s of `generate` for --n-words words after a prompt, full-size random model, --vocab-size words."""
     device = resolve_device(args.device, args.threads)
-    info = machine(device)
+    info = bm.machine(device)
     _, vocab, _, _ = imdb_corpus(args.vocab_size, min_freq=1, cache_dir=args.cache_dir, csv=args.csv)
     itos = (list(vocab.itos) + ["xxfake"] * max(0, args.vocab_size - len(vocab)))[: args.vocab_size]
     torch.manual_seed(0)
     cfg = lm_config(emb_sz=args.emb, n_hid=args.hid, n_layers=args.layers)
     model = LanguageModel(len(itos), cfg).to(device).eval()
     precisions = args.precisions.split(",")
-    pk = peaks(device, tuple(precisions))
+    pk = bm.peaks(device, tuple(precisions))
+    # batch 1: every word reads all the weights once (the memory roof); int8 stores the matrices in 1 byte
+    wbytes = {p: lm_weight_bytes_per_token(cfg, len(itos), 1 if p == "int8" else 4) for p in precisions}
+    bw = {p: bm.memory_bandwidth(device, b) for p, b in wbytes.items()}
     n_prompt = len(tokenize_corpus([args.prompt], progress=False)[0])
     flops = lm_flops_per_token(cfg, len(itos)) * (n_prompt + args.n_words)
     res = {"bench": "generate", **info, "vocab": len(itos), "n_words": args.n_words, "prompt_tokens": n_prompt,
@@ -265,67 +295,39 @@ def bench_generate(args: argparse.Namespace) -> dict:
     for prec in precisions:
         m = quantize_int8(model) if prec == "int8" else model
         generate(m, itos, args.prompt, 2, seed=0)  # warm-up
-        reset_peak_memory(device)
-        sync(device)
+        bm.reset_peak_memory(device)
+        bm.sync(device)
         t0, c0 = time.perf_counter(), time.process_time()
         for rep in range(args.reps):
             generate(m, itos, args.prompt, args.n_words, temperature=0.75, seed=rep)
-        sync(device)
+        bm.sync(device)
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-        rt = rate(args.n_words * args.reps, secs, flops * args.reps, pk.get(prec, pk["fp32"]))
         greedy = generate(m, itos, args.prompt, args.n_words, temperature=0)
         greedy_ref = greedy if greedy_ref is None else greedy_ref
-        r = {"words_per_s": rt["per_s"], "words_per_cpu_s": round(args.n_words * args.reps / cpu, 2),
-             "GFLOP_per_s": rt["GFLOP_per_s"], "pct_of_peak": rt["pct_of_peak"],
-             "seconds_per_text": round(secs / args.reps, 3), "peak_memory_MiB": peak_memory_mib(device),
-             "greedy_same_as_first": greedy == greedy_ref}
-        res["generate"][prec] = r
+        res["generate"][prec] = {"words_per_s": round(args.n_words * args.reps / secs, 2),
+                                 "words_per_cpu_s": round(args.n_words * args.reps / cpu, 2), "seconds": secs,
+                                 "seconds_per_text": round(secs / args.reps, 3),
+                                 "peak_memory_MiB": bm.peak_memory_mib(device), "greedy_same_as_first": greedy == greedy_ref}
+    pk = res["peak_GFLOP_per_s"] = bm.peaks(device, tuple(precisions), before=pk)  # and after: the larger
+    bw = res["bandwidth_GB_per_s"] = {p: bm.memory_bandwidth(device, b, before=bw[p]) for p, b in wbytes.items()}
+    for prec, r in res["generate"].items():
+        rt = bm.rate(args.n_words * args.reps, r.pop("seconds"), flops * args.reps, pk.get(prec, pk["fp32"]))
+        r["GFLOP_per_s"], r["pct_of_peak"] = rt["GFLOP_per_s"], rt["pct_of_peak"]
+        r["roof"] = bm.roofline(r["words_per_s"], "word", flops / args.n_words, pk.get(prec, pk["fp32"]),
+                             prec if prec in pk else "fp32", wbytes[prec], bw[prec])
         print(f"generate {prec:5s}: {r['words_per_s']:7.1f} words/s ({r['seconds_per_text']:.2f} s per "
               f"{args.n_words}-word text)  {r['GFLOP_per_s']:6.1f} GFLOP/s ({r['pct_of_peak']}% of {prec} peak)  "
               f"greedy text same as {precisions[0]}: {r['greedy_same_as_first']}  peak RSS {r['peak_memory_MiB']:,.0f} MiB")
+        print("    " + bm.roof_line(r["roof"]))
     if args.fastai:
         flags = [f"--{k.replace('_', '-')}={getattr(args, k)}" for k in
                  ("emb", "hid", "layers", "n_words", "reps", "prompt")]
         no_docs = (np.zeros(1, dtype=np.int32), np.zeros(2, dtype=np.int64))
-        res["fastai"] = fa = run_fastai(args.fastai, "generate", no_docs, len(itos), flags, itos=itos)
+        res["fastai"] = fa = bm.run_fastai(args.fastai, "generate", no_docs, len(itos), flags, itos=itos)
         res["speedup_vs_fastai"] = {p: round(r["words_per_s"] / fa["words_per_s"], 2) for p, r in res["generate"].items()}
         print(f"fastai {fa['fastai']} predict fp32: {fa['words_per_s']:7.1f} words/s (vocab {fa['vocab']:,}); ours/fastai "
               + ", ".join(f"{p} {v}x" for p, v in res["speedup_vs_fastai"].items()))
     return res
-
-
-# ---------------------------------------------------------------- tokenize
-
-
-def _time_tokenize(args: argparse.Namespace) -> dict:
-    """One timed run (in the interpreter that the parent started for it)."""
-    texts = [r.text for r in read_movie_reviews(args.csv)][: args.limit]
-    start = time.perf_counter()
-    corpus = tokenize_corpus(texts, n_workers=args.run_workers, progress=False)
-    return {"seconds": time.perf_counter() - start, "tokens": int(len(corpus.ids))}
-
-
-def bench_tokenize(args: argparse.Namespace) -> dict:
-    """docs/s and MB/s of the word pipeline on the embedded corpus, one process and all cores.
-
-    Each run starts in a fresh interpreter, so no run profits from the caches another one filled.
-    """
-    if args.run_workers:
-        return _time_tokenize(args)
-    texts = [r.text for r in read_movie_reviews(args.csv)][: args.limit]
-    mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
-    cores = available_cores()
-    result = {"bench": "tokenize", "docs": len(texts), "MB": round(mb, 2), "cores": cores}
-    for key, workers in (("one_process", 1), ("all_cores", cores)):
-        cmd = [sys.executable, __file__, "tokenize", "--json", "--run-workers", str(workers)]
-        cmd += (["--csv", args.csv] if args.csv else []) + (["--limit", str(args.limit)] if args.limit else [])
-        run = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-        secs, n_tokens = run["seconds"], run["tokens"]
-        result[key] = {"processes": workers, "seconds": round(secs, 3), "docs_per_s": round(len(texts) / secs, 1),
-                       "MB_per_s": round(mb / secs, 2), "tokens": n_tokens}
-        print(f"{workers:2d} process(es): {secs:7.2f} s  {len(texts) / secs:9.1f} docs/s  {mb / secs:6.2f} MB/s  "
-              f"{n_tokens:,} tokens")
-    return result
 
 
 def main(argv: list[str] | None = None) -> None:
