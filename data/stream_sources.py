@@ -21,10 +21,10 @@ from pathlib import Path
 from tokenizers.corpus import CACHE_VERSION
 from tokenizers.stream import STREAM_VERSION, read_manifest
 
-from .sources import _TRUE, _csv_errors, _open_text, _require_columns, get_text_files, read_text
+from .sources import _TRUE, _csv_errors, _open_text, _require_columns, csv_rows, get_text_files, read_text
 from .text_source import TextSource
 
-BLOCK_DOCS = 4096  # documents per block: a block's texts, tokens and file stay a few MiB
+BLOCK_DOCS = int(os.environ.get("AWDLSTM_BLOCK_DOCS", "4096"))  # documents per block: its texts, ids and file stay a few MiB
 Doc = tuple[str, bool | None]  # a text and its is_valid flag (None: the source has no split)
 
 
@@ -33,7 +33,7 @@ def iter_csv(path: str | os.PathLike, text_col: str = "text", valid_col: str | N
     path = Path(path)
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     with _csv_errors(path), _open_text(path) as f:
-        reader = csv.DictReader(f)
+        reader = csv_rows(f, header=True)
         _require_columns(path, reader.fieldnames, [c for c in (text_col, valid_col) if c])
         for i, row in enumerate(reader):
             if None in row:
@@ -50,7 +50,7 @@ def iter_wikitext(path: str | os.PathLike) -> Iterator[Doc]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     for name, valid in (("train.csv", False), ("test.csv", True)):
         with _csv_errors(path / name), _open_text(path / name) as f:
-            yield from ((row[0], valid) for row in csv.reader(f) if row)
+            yield from ((row[0], valid) for row in csv_rows(f) if row)
 
 
 def iter_lines(path: str | os.PathLike) -> Iterator[Doc]:
@@ -125,7 +125,7 @@ def estimate_docs(source: TextSource, files: list[Path], sample_bytes: int = 8 <
         if source.kind == "text":
             n = sum(1 for line in text.splitlines() if line.strip())
         else:
-            n = sum(1 for _ in csv.reader(text.splitlines(keepends=True))) - (source.kind == "csv")
+            n = sum(1 for _ in csv_rows(text.splitlines(keepends=True))) - (source.kind == "csv")
         total += n if size <= len(head) else int(n * size / max(len(head), 1))
     return max(total, 1)
 

@@ -3,6 +3,8 @@ a CSV file to numericalized documents and back (any text survives the CSV reader
 once, in any chunking, equals tokenizing each alone; the token cache and document selection lose nothing),
 and the label vocabulary."""
 import csv
+import io
+import sys
 
 import numpy as np
 import pytest
@@ -22,6 +24,8 @@ from awdlstm import (
 )
 from awdlstm.predict import predict_ids
 from data import ClasLoader, FastLMLoader, LabelVocab, LMLoader, read_csv
+from data.sources import csv_rows
+from data.stream_sources import iter_csv
 from tokenizers import DEFAULT_RULES, SPECIAL_TOKENS, CharTokenizer, SubwordTokenizer, apply_rules
 from tokenizers.corpus import TokenizedCorpus, select_docs, tokenize, tokenize_corpus
 from tokenizers.vocab import Vocab
@@ -32,16 +36,45 @@ texts = st.lists(st.lists(st.sampled_from(TRICKY), max_size=25).map("".join) | s
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+def _csv_record(fields: list[str]) -> str:
+    """One CSV record with every field quoted (RFC 4180), whatever it holds; written here, not by the csv module,
+    whose writer on Python 3.10 cannot write a NUL character."""
+    return ",".join('"' + f.replace('"', '""') + '"' for f in fields) + "\r\n"
+
+
 @SETTINGS
-@given(docs=texts, labels=st.lists(st.sampled_from(["pos", "neg", "a,b", 'say "x"', " x\n"]), min_size=8, max_size=8))
+@given(docs=texts, labels=st.lists(st.sampled_from(["pos", "neg", "a,b", 'say "x"', " x\n", "n\x00l"]), min_size=8,
+                                   max_size=8))
 def test_any_text_survives_the_csv_reader(tmp_path, docs, labels):
+    """Any text, NUL and line breaks included, comes back from read_csv as it was written, on every Python (3.10's
+    csv module refuses a NUL: csv_rows escapes it there, and that path is checked here on every version); labels
+    come back without surrounding whitespace (data/labels.py)."""
+    rows = [["text", "label"], *map(list, zip(docs, labels, strict=False))]
+    data = "".join(map(_csv_record, rows))
     path = tmp_path / "d.csv"
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        w.writerows(zip(docs, labels, strict=False))
+    path.write_bytes(data.encode("utf-8"))
     got = read_csv(path)
-    assert got.texts == docs and got.labels == labels[: len(docs)]
+    assert got.texts == docs and got.labels == [o.strip() for o in labels[: len(docs)]]
+    assert list(csv_rows(io.StringIO(data, newline=""), escape_nul=True)) == rows
+
+
+def test_nul_in_a_csv_reads_the_same_on_every_python(tmp_path):
+    """A NUL character (byte 0) in a CSV field is kept, as any other character, by every reader of CSV files:
+    Python 3.11's csv module keeps it, 3.10's refuses the line; csv_rows makes 3.10 read what 3.11 reads."""
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b'text,label\n"a\x00b\x01\x01c\x010",p\x00s\n"two\n\x00lines",neg\nx\x00,"q""\x00"\n')
+    want_texts, want_labels = ["a\x00b\x01\x01c\x010", "two\n\x00lines", "x\x00"], ["p\x00s", "neg", 'q"\x00']
+    got = read_csv(path)
+    assert got.texts == want_texts and got.labels == want_labels
+    assert [t for t, _ in iter_csv(path)] == want_texts  # the streaming reader (data/stream_sources.py)
+    for escape in ([True, False] if sys.version_info >= (3, 11) else [True]):
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = csv_rows(f, header=True, escape_nul=escape)
+            assert [(r["text"], r["label"]) for r in rows] == list(zip(want_texts, want_labels))
+            assert rows.line_num == 5  # the quoted line break counted
+    if sys.version_info < (3, 11):  # what csv_rows saves 3.10 from
+        with open(path, encoding="utf-8", newline="") as f, pytest.raises(csv.Error, match="NUL"):
+            list(csv.reader(f))
 
 
 @SETTINGS
