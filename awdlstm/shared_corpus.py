@@ -94,7 +94,7 @@ def shared_corpus(source: TextSource, cache_dir: str | os.PathLike, n_workers: i
                             total_docs=total, progress=progress and D.is_main())
     D.barrier()
     if not whole and merges:
-        merge_blocks(folder, key, n, info, progress=progress and D.is_main())
+        merge_blocks(folder, key, n, {**info, "built_by": n_parts, "n_blocks": n}, progress=progress and D.is_main())
     D.barrier()
     return load_corpus(folder, key)
 
