@@ -19,6 +19,7 @@ The vocab, ids and offsets equal ``tokenize_corpus``'s on the same texts (tests/
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import shutil
@@ -189,21 +190,15 @@ def merge_blocks(folder: str | os.PathLike, key: str, n_blocks: int, info: dict 
     n_tokens = int(offsets[-1])
     index: dict[str, int] = {}
     counts = np.zeros(1024, dtype=np.int64)
-    tmp = folder / "ids.npy.part"
-    ids = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int32, shape=(n_tokens,))
-    pos = 0
-    for p in tqdm(paths, desc="merging blocks", unit="block", disable=not progress):
-        with np.load(p, allow_pickle=False) as z:
-            types, local = _unpack_types(z["type_bytes"], z["type_offsets"]), z["ids"]
-        remap = np.array([index.setdefault(t, len(index)) for t in types], dtype=np.int32)
-        if len(index) > len(counts):
-            counts = np.concatenate([counts, np.zeros(max(len(index), 2 * len(counts)) - len(counts), np.int64)])
-        counts[remap] += np.bincount(local, minlength=len(types))  # remap holds each id once
-        ids[pos:pos + len(local)] = remap[local]
-        pos += len(local)
-    ids.flush()
-    del ids
-    os.replace(tmp, folder / "ids.npy")
+    with _npy_writer(folder / "ids.npy", n_tokens) as ids:
+        for p in tqdm(paths, desc="merging blocks", unit="block", disable=not progress):
+            with np.load(p, allow_pickle=False) as z:
+                types, local = _unpack_types(z["type_bytes"], z["type_offsets"]), z["ids"]
+            remap = np.array([index.setdefault(t, len(index)) for t in types], dtype=np.int32)
+            if len(index) > len(counts):
+                counts = np.concatenate([counts, np.zeros(max(len(index), 2 * len(counts)) - len(counts), np.int64)])
+            counts[remap] += np.bincount(local, minlength=len(types))  # remap holds each id once
+            remap[local].tofile(ids)
     type_bytes, type_offsets = _pack_types(list(index))
     with atomic_write(folder / "types.npz") as f:
         np.savez(f, type_bytes=type_bytes, type_offsets=type_offsets)
@@ -306,14 +301,22 @@ def numericalize_to(corpus: C.TokenizedCorpus, vocab: Vocab, path: str | os.Path
         except (OSError, ValueError):
             pass
     lookup = np.array([vocab.stoi.get(t, 0) for t in corpus.types], dtype=np.int32)
-    tmp = path.with_name(path.name + ".part")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int32, shape=(n,))
-    for a in range(0, n, chunk_tokens):
-        out[a:a + chunk_tokens] = lookup[corpus.ids[a:a + chunk_tokens]]
-    out.flush()
-    del out
-    os.replace(tmp, path)
+    with _npy_writer(path, n) as out:
+        for a in range(0, n, chunk_tokens):
+            lookup[corpus.ids[a:a + chunk_tokens]].tofile(out)
     return np.load(path, mmap_mode="r")
+
+
+@contextlib.contextmanager
+def _npy_writer(path: Path, n: int) -> Iterator:
+    """A file to write an int32 ``.npy`` of ``n`` values into, in order (plain writes: no mapped dirty pages);
+    it appears at ``path`` only when complete and of the right size."""
+    with atomic_write(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<i4", "fortran_order": False, "shape": (n,)})
+        start = f.tell()
+        yield f
+        if f.tell() - start != 4 * n:
+            raise ValueError(f"{path}: wrote {(f.tell() - start) // 4} ids, expected {n}")
 
 
 def vocab_key(vocab: Vocab | Sequence[str]) -> str:
