@@ -27,16 +27,20 @@ class NGramFeatures:
 
     x: torch.Tensor
     n_features: int
+    keys: np.ndarray | None = None  # the columns' n-gram keys (sorted), to featurize new documents alike
 
 
-def ngram_keys(ids: np.ndarray, offsets: np.ndarray, n_max: int) -> tuple[np.ndarray, np.ndarray]:
+def ngram_keys(ids: np.ndarray, offsets: np.ndarray, n_max: int,
+               base: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every 1..n_max-gram of every document as (document index, int64 key); no n-gram crosses documents.
 
     A key is the n-gram's token ids + 1 written as digits in base (V + 1), so n-grams of different
-    lengths never share a key.
+    lengths never share a key (`base` > every id + 1; default: the largest id + 2).
     """
     ids = np.asarray(ids, dtype=np.int64)
-    base = int(ids.max(initial=0)) + 2
+    base = int(ids.max(initial=0)) + 2 if base is None else base
+    if len(ids) and int(ids.max()) + 1 >= base:
+        raise ValueError(f"token id {int(ids.max())} does not fit n-gram keys in base {base}")
     if base ** n_max >= 2**63:
         raise ValueError(f"n_max={n_max} n-grams over {base - 1} token ids do not fit in an int64 key")
     lengths = np.diff(offsets)
@@ -55,12 +59,12 @@ def ngram_keys(ids: np.ndarray, offsets: np.ndarray, n_max: int) -> tuple[np.nda
 
 
 def ngram_features(ids: np.ndarray, offsets: np.ndarray, n_max: int, train: np.ndarray,
-                   min_df: int = 1) -> NGramFeatures:
+                   min_df: int = 1, base: int | None = None) -> NGramFeatures:
     """The binarized document x n-gram matrix of a corpus (`ids`, `offsets`: document i is
     ids[offsets[i]:offsets[i+1]]); its columns are the n-grams found in at least `min_df` `train` documents,
     numbered in key order."""
     n_docs = len(offsets) - 1
-    docs, keys = ngram_keys(ids, offsets, n_max)
+    docs, keys = ngram_keys(ids, offsets, n_max, base)
     uniq, inv = np.unique(keys, return_inverse=True)
     pairs = np.unique(docs * len(uniq) + inv.reshape(-1))  # each (document, n-gram) once: binarized
     row, col = pairs // len(uniq), pairs % len(uniq)
@@ -72,7 +76,7 @@ def ngram_features(ids: np.ndarray, offsets: np.ndarray, n_max: int, train: np.n
     crow = np.zeros(n_docs + 1, dtype=np.int64)
     np.cumsum(np.bincount(row, minlength=n_docs), out=crow[1:])
     x = csr(torch.from_numpy(crow), torch.from_numpy(col), torch.ones(len(col)), (n_docs, int(keep.sum())))
-    return NGramFeatures(x, int(keep.sum()))
+    return NGramFeatures(x, int(keep.sum()), uniq[keep])
 
 
 def csr(crow, col, values, size: tuple[int, int]) -> torch.Tensor:
