@@ -213,10 +213,13 @@ def make_plan(preset: str, s: Speeds, c: CorpusStats, minutes: float | None = No
     free_passes = not ({"lm_epochs", "lm_docs"} & set(overrides))
     last = plan.clas_epochs
     # (field, candidate plans from the largest to the smallest) in the order they shrink
+    def down(start: int, floor: int, step: int) -> list[int]:  # start, start - step, ..., floor
+        return sorted({*range(start, floor, -step), min(start, floor)}, reverse=True)
+
     shrink = [("max_vocab", lambda p: [dataclasses.replace(p, max_vocab=v)
-                                       for v in range(p.max_vocab, rng.max_vocab[0] - 1, -500)]),
+                                       for v in down(p.max_vocab, rng.max_vocab[0], 500)]),
               ("read_len", lambda p: [dataclasses.replace(p, read_len=r)
-                                      for r in range(p.read_len, rng.read_len[0] - 1, -16)]),
+                                      for r in down(p.read_len, rng.read_len[0], 16)]),
               ("lm_epochs", lambda p: [set_passes(p, w / 100) for w in
                                        range(round(passes_of(p, c) * 100), round(rng.lm_passes[0] * 100) - 1, -5)]),
               ("clas_epochs", lambda p: [dataclasses.replace(p, clas_epochs=(*last[:3], n))
