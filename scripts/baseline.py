@@ -4,8 +4,8 @@
     python scripts/baseline.py --ngrams 2 --l2 3e-5
 
 The same tokens (fastai's rules + the spaCy-equivalent words, cached) and the same split (20,000 training /
-5,000 validation reviews) as train_classifier.py; prints the validation accuracy and the time it took
-(`awdlstm.baseline.nb_baseline`).
+5,000 validation reviews) as train_classifier.py; prints the validation accuracy and the time it took, and
+writes a run folder like a classifier's, an ensemble member (`awdlstm.bow.train_bow`).
 """
 from __future__ import annotations
 
@@ -14,11 +14,10 @@ import time
 import numpy as np
 
 from awdlstm import cli
-from awdlstm.baseline import nb_baseline
-from awdlstm.runs import resolve_device
+from awdlstm.bow import train_bow
+from awdlstm.runs import read_config, resolve_device
 from awdlstm.ulmfit import tokenize_texts
 from data.text_source import TextSource
-from tokenizers.corpus import select_docs
 
 
 def main(argv: list[str] | None = None) -> float:
@@ -36,6 +35,7 @@ def main(argv: list[str] | None = None) -> float:
     ap.add_argument("--csv", default=None, help="CSV file with text, label and a validation column instead")
     ap.add_argument("--valid-col", default="is_valid", help="with --csv: the column marking validation rows")
     ap.add_argument("--cache-dir", default=None, help="tokenized-corpus cache (default: ~/.cache/awdlstm/tokens)")
+    ap.add_argument("--run-dir", default=None, help="run folder (default: runs/bow-<date>-<time>)")
     ap.add_argument("--threads", type=cli.checked(int, "threads", "nonneg"), default=0,
                     help="CPU threads for torch (0: torch's default)")
     args = ap.parse_args(argv)
@@ -46,13 +46,16 @@ def main(argv: list[str] | None = None) -> float:
     if texts.is_valid is None:
         raise ValueError(f"{source.describe()}: needs a validation column (--valid-col)")
     corpus = tokenize_texts(texts.texts, args.cache_dir, progress=False)
-    ids, offsets = select_docs(corpus.ids, corpus.offsets, np.arange(len(corpus)), args.max_tokens)
-    r = nb_baseline(ids, offsets, texts.labels, texts.is_valid, args.ngrams, args.min_df, args.alpha, args.l2,
-                    args.max_iter)
-    print(f"NB-weighted logistic regression, 1-{args.ngrams} grams ({r.n_features:,} features), "
-          f"{r.n_train:,} train / {r.n_valid:,} valid documents")
-    print(f"validation accuracy: {r.accuracy:.4f}  ({time.time() - t0:.1f}s in all: features "
-          f"{r.seconds['features']:.1f}s, fit + predict {r.seconds['fit_predict']:.1f}s)")
+    flags = np.asarray(texts.is_valid, dtype=bool)
+    r = train_bow(texts, corpus, np.flatnonzero(~flags), np.flatnonzero(flags), args.run_dir, ngrams=args.ngrams,
+                  min_df=args.min_df, alpha=args.alpha, l2=args.l2, max_iter=args.max_iter,
+                  max_tokens=args.max_tokens, settings={"source": vars(source)})
+    res = read_config(r.run_dir)["results"]
+    print(f"NB-weighted logistic regression, 1-{args.ngrams} grams ({res['n_features']:,} features), "
+          f"{res['n_train']:,} train / {res['n_valid']:,} valid documents")
+    print(f"validation accuracy: {r.accuracy:.4f}  ({time.time() - t0:.1f}s in all)")
+    print(f"saved {r.run_dir} (bow.npz, bow.json, labels.json, valid_preds.json: an ensemble member for "
+          "scripts/ensemble.py and scripts/predict.py)")
     return r.accuracy
 
 
