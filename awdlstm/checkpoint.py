@@ -26,6 +26,7 @@ from torch import nn
 from tokenizers.atomic import atomic_write, read_json, with_checksum, write_text
 from tokenizers.vocab import as_itos
 
+from .checkpoint_check import check_meta, check_shapes
 from .classifier import TextClassifier
 from .model import AWDLSTM, AWDLSTMConfig, LanguageModel
 
@@ -130,7 +131,7 @@ def read_meta(path: str | Path, required: bool = True) -> dict | None:
         raise ValueError(f"{mpath}: not an awdlstm checkpoint file")
     if meta.get("version") != VERSION:
         raise ValueError(f"{mpath}: checkpoint version {meta.get('version')}, this code reads {VERSION}")
-    return meta
+    return check_meta(meta, mpath)  # every field's type and range, before anything is built from it
 
 
 def _fill_tied(model: nn.Module, sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -201,6 +202,7 @@ def load_encoder(model: nn.Module, path: str | Path, vocab=None) -> nn.Module:
         raise ValueError(f"{path}: the encoder was saved with another vocab ({len(meta['vocab'])} tokens; "
                          f"given {len(itos)}); use the language model's vocab for the classifier")
     sd = full = read_weights(path)
+    check_shapes(meta, meta_path(path), full)
     if meta.get("kind") != "encoder":
         prefix = {"language_model": "encoder.", "classifier": "encoder.module."}.get(meta.get("kind"), "")
         sd = {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)}
@@ -230,6 +232,8 @@ class LoadedModel(NamedTuple):
 def load_model(path: str | Path) -> LoadedModel:
     """Rebuild a model saved by `save_model` from its JSON config and load its weights by name."""
     meta = read_meta(path)
+    sd = read_weights(path)
+    check_shapes(meta, meta_path(path), sd)  # the sizes agree with the tensors before the model is built
     cfg = AWDLSTMConfig.from_dict(meta["config"])
     if meta["kind"] == "language_model":
         model = LanguageModel(meta["vocab_sz"], cfg)
@@ -239,6 +243,5 @@ def load_model(path: str | Path) -> LoadedModel:
                                bptt=c["bptt"], max_len=c["max_len"])
     else:
         raise ValueError(f"{path}: holds an {meta['kind']!r}; use load_encoder to load an encoder into a model")
-    sd = read_weights(path)
     load_by_name(model, sd, source=str(path), verify=lambda: check_digest(path, sd, meta.get("sha256")))
     return LoadedModel(model, meta.get("vocab"))

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from awdlstm.checkpoint import load_model
+from awdlstm.checkpoint import load_model, read_meta
+from awdlstm.checkpoint_check import check_inside, check_labels, check_run_config
 from awdlstm.classifier import TextClassifier
 from awdlstm.precision import resolve_precision
 from awdlstm.quantize import quantize_int8
@@ -37,16 +38,23 @@ class Classifier:
 
 
 def load_classifier(run: str | Path) -> Classifier:
-    """A train_classifier run folder -> `Classifier` (classifier.pt with its vocab, labels.json, config.json)."""
+    """A train_classifier run folder -> `Classifier` (classifier.pt with its vocab, labels.json, config.json).
+
+    A folder from someone else is checked before anything is built (awdlstm/checkpoint_check.py): no file
+    leads outside it, every field of classifier.json, labels.json and the fields of config.json read here."""
     weights = run_file(run, "classifier.pt")
-    labels = LabelVocab.load(run_file(run, "labels.json"))
-    config = read_config(run)
+    for name in ("classifier.pt", "classifier.json", "labels.json", "config.json"):
+        if (Path(run) / name).exists():
+            check_inside(run, name)
+    config = check_run_config(read_config(run), Path(run) / "config.json")
+    labels = LabelVocab(check_labels(read_json(run_file(run, "labels.json")), Path(run) / "labels.json"))
+    n_class = (read_meta(weights).get("classifier") or {}).get("n_class")  # read_meta checks every field
+    if n_class is not None and len(labels) != n_class:
+        raise ValueError(f"{run}: labels.json has {len(labels)} labels but {weights.name} predicts {n_class} "
+                         "classes (files from different runs?)")
     model, itos = load_model(weights)
     if not isinstance(model, TextClassifier) or itos is None:
         raise ValueError(f"{weights} is not a classifier saved with its vocab")
-    if len(labels) != model.n_class:
-        raise ValueError(f"{run}: labels.json has {len(labels)} labels but {weights.name} predicts {model.n_class} "
-                         "classes (files from different runs?)")
     return Classifier(model, Vocab(itos), labels, bool(config.get("backwards")),
                       int(config.get("recipe", {}).get("max_tokens", 0)), Path(run))
 
