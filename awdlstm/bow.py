@@ -142,3 +142,22 @@ def train_bow(texts: Texts, corpus: TokenizedCorpus, train_idx: np.ndarray, vali
                           "n_valid": len(valid_idx), "total_time_s": round(seconds, 1)}}
     runs.save_config(run_dir, config)
     return BowResult(run_dir, model, acc, seconds)
+
+
+def predict_members(runs_: list[str | Path], texts: list[str], bs: int = 64, device: torch.device | str = "cpu",
+                    precision: str = "fp32") -> tuple[list[str], torch.Tensor, list[str]]:
+    """(label per text, mean probabilities, label names) over classifier and bag-of-words run folders, equal
+    weights: the ensemble scripts/ensemble.py measures, applied to new texts."""
+    from awdlstm.predict import load_classifier, predict_texts  # noqa: PLC0415 (predict imports nothing of ours here)
+
+    bows = [load_bow(r) for r in runs_ if is_bow_run(r)]
+    clas = [load_classifier(r) for r in runs_ if not is_bow_run(r)]
+    itos = (clas[0].labels if clas else bows[0].labels).itos
+    for m in bows:
+        if m.labels.itos != itos:
+            raise ValueError(f"{m.run_dir} predicts the labels {m.labels.itos}, the other members {itos}")
+    probs = [m.predict_texts(texts) for m in bows]
+    if clas:
+        probs.append(predict_texts(clas, texts, bs=bs, device=device, precision=precision)[1] * len(clas))
+    mean = torch.stack([p.sum(0) if p.dim() == 3 else p for p in probs]).sum(0) / (len(clas) + len(bows))
+    return [itos[i] for i in mean.argmax(-1).tolist()], mean, itos

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> float:
           f"{res['n_train']:,} train / {res['n_valid']:,} valid documents")
     print(f"validation accuracy: {r.accuracy:.4f}  ({time.time() - t0:.1f}s in all)")
     print(f"saved {r.run_dir} (bow.npz, bow.json, labels.json, valid_preds.json: an ensemble member for "
-          "scripts/ensemble.py and scripts/predict.py)")
+          "scripts/ensemble.py)")
     return r.accuracy
 
 
