@@ -302,9 +302,21 @@ def numericalize_to(corpus: C.TokenizedCorpus, vocab: Vocab, path: str | os.Path
             pass
     lookup = np.array([vocab.stoi.get(t, 0) for t in corpus.types], dtype=np.int32)
     with _npy_writer(path, n) as out:
-        for a in range(0, n, chunk_tokens):
-            lookup[corpus.ids[a:a + chunk_tokens]].tofile(out)
+        for chunk in _chunks(corpus.ids, chunk_tokens):
+            lookup[chunk].tofile(out)
     return np.load(path, mmap_mode="r")
+
+
+def _chunks(ids: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    """``ids`` a chunk at a time; a memory map is read with plain reads, so its pages do not stay mapped
+    into this process (its RSS) after the pass."""
+    if not isinstance(ids, np.memmap) or ids.filename is None:
+        yield from (ids[a:a + size] for a in range(0, len(ids), size))
+        return
+    with open(ids.filename, "rb") as f:
+        f.seek(ids.offset)
+        for a in range(0, len(ids), size):
+            yield np.fromfile(f, dtype=ids.dtype, count=min(size, len(ids) - a))
 
 
 @contextlib.contextmanager
