@@ -98,9 +98,10 @@ def _run_side_by_side(specs: list[dict], root: Path) -> list[dict]:
 def run_ulmfit(preset: str = "cpu", minutes: float | None = None, run_dir: str | Path | None = None, *,
                source: TextSource | None = None, seed: int = 42, overrides: dict | None = None,
                plan_file: str | Path | None = None, threads: int = 0, cache_dir: str | None = None,
-               progress: bool = True) -> dict:
+               progress: bool = True, dry_run: bool = False) -> dict:
     """The whole recipe of `preset` within `minutes` (default: the preset's budget) on this host; see above.
-    Returns the plan, each member's accuracy, the ensemble's and each stage's seconds (also in config.json)."""
+    Returns the plan, each member's accuracy, the ensemble's and each stage's seconds (also in config.json);
+    `dry_run`: only measure, plan, print and record the plan."""
     t_start = time.time()
     source = source or TextSource()
     overrides = dict(overrides or {})
@@ -143,6 +144,8 @@ def run_ulmfit(preset: str = "cpu", minutes: float | None = None, run_dir: str |
                   "speeds": dataclasses.asdict(speeds) if speeds else None, "seed": seed, "source": vars(source),
                   "host": host_kind(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         runs.save_config(root, config)
+        if dry_run:  # the plan only: measured, printed and recorded
+            return config
 
         specs = [{"plan": plan.to_dict(), "source": vars(source), "seed": seed, "backwards": d == "bwd",
                   "lm_dir": str(root / f"lm-{d}"), "clas_dir": str(root / f"clas-{d}"), "cache_dir": cache_dir,

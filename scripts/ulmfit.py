@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=cli.checked(int, "threads", "nonneg"), default=0,
                     help="CPU threads with one direction (0: torch's default); two directions use one each")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--dry-run", action="store_true", help="measure and print the plan, train nothing")
     g = ap.add_argument_group("the plan (each flag fixes that field; the others are sized around it)")
     g.add_argument("--directions", type=int, choices=(1, 2), default=None, help="1: forward; 2: + backward")
     g.add_argument("--lm-epochs", type=cli.checked(int, "lm_epochs", "pos"), default=None,
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {k: getattr(args, k) for k in fields if getattr(args, k) is not None}
     run_ulmfit(args.preset, args.minutes, args.run_dir, source=cli.source_from_args(args), seed=args.seed,
                overrides=overrides, plan_file=args.plan, threads=args.threads, cache_dir=args.cache_dir,
-               progress=not args.quiet)
+               progress=not args.quiet, dry_run=args.dry_run)
 
 
 if __name__ == "__main__":
