@@ -14,6 +14,7 @@ from tokenizers.corpus import (
     tokenize_all,
     tokenize_corpus,
 )
+from tokenizers.rules import DEFAULT_RULES
 from tokenizers.vocab import Vocab
 
 LINES = [json.loads(line) for line in (FIXTURES / "tokenize.jsonl").open(encoding="utf-8")]
@@ -28,6 +29,30 @@ def test_tokenize_book_example():
 def test_tokenize_all_keeps_order_and_equals_fastai_with_two_workers():
     # Small chunks force several worker tasks whose results must come back in input order.
     assert tokenize_all(TEXTS, n_workers=2, chunk_size=16) == [d["tokens"] for d in LINES]
+
+
+def test_workers_never_fork_a_multithreaded_process():
+    """The workers start from a fork server (or are spawned), never forked from the caller, which may hold
+    threads (torch's): tokenizing on 2 workers while another thread runs raises no DeprecationWarning (Python
+    3.12+ warns when fork() copies a multi-threaded process) and gives the plain pipeline's tokens."""
+    import threading
+    import warnings
+
+    from tokenizers.corpus import worker_context
+    assert worker_context().get_start_method() in ("forkserver", "spawn")
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()  # this process is now multi-threaded, as it is once torch has run
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = tokenize_corpus(TEXTS[:40], n_workers=2, chunk_size=10, rules=None).to_lists()
+            custom = tokenize_corpus(TEXTS[:40], n_workers=2, chunk_size=10, rules=list(DEFAULT_RULES)).to_lists()
+    finally:
+        stop.set()
+        thread.join()
+    assert [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)] == []
+    assert got == custom == [tokenize(t) for t in TEXTS[:40]]
 
 
 def test_one_worker_equals_many():

@@ -313,6 +313,9 @@ def test_a_signal_while_tokenizing_ends_the_workers_quietly(tmp_path, sig, to_gr
     text = err.decode(errors="replace")
     assert "Traceback" not in text and "Error" not in text, text
     lines = [line for line in text.replace("\r", "\n").splitlines() if line.strip() and "tokenizing:" not in line]
+    if sig == signal.SIGKILL:  # Python's resource tracker removes the pool's semaphores the killed script left, and
+        # says so (workers not forked, tokenizers/corpus.py worker_context, register them): a note, not an error
+        lines = [line for line in lines if "resource_tracker" not in line and "warnings.warn(" not in line]
     if sig == signal.SIGKILL:
         assert code == -signal.SIGKILL and lines == [], text
     else:

@@ -22,9 +22,11 @@ import contextlib
 import hashlib
 import multiprocessing as mp
 import os
+import select
 import signal
 import sys
 import threading
+import time
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -171,19 +173,44 @@ _worker: ChunkTokenizer | None = None  # the memo of this worker process (see _s
 def _start_worker(fast: bool, parent: int) -> None:
     """A tokenizing worker leaves signals to its parent, which stops the pool and reports once: Ctrl-C (sent to
     the whole process group) is ignored, SIGTERM (the parent's ``Pool.terminate``) ends it without a traceback,
-    and on Linux it gets SIGTERM when the parent dies, even by SIGKILL (no broken-pipe tracebacks)."""
+    and on Linux it gets SIGTERM when its parent, the fork server, ends, which it does as soon as the caller dies,
+    even by SIGKILL; a result written to a caller already gone ends it by SIGPIPE (no broken-pipe tracebacks)."""
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         import ctypes
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError, TypeError):  # not Linux
         pass
-    if os.getppid() != parent:  # the parent died before prctl
+    try:  # the caller (not this process's parent: the fork server) died before prctl
+        os.kill(parent, 0)
+    except ProcessLookupError:
         os._exit(0)
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     if fast:
         _worker = ChunkTokenizer()
+
+
+def _end_with(parent: int) -> None:
+    """A worker's watch: it ends, quietly, once the caller is gone (the fork server outlives the caller while any
+    worker holds its pipe, so its end alone would not end them)."""
+    try:
+        fd = os.pidfd_open(parent)  # Linux: readable once the caller has exited
+    except (AttributeError, OSError):
+        fd = None
+    while True:
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            time.sleep(0.5)
+            try:
+                os.kill(parent, 0)
+                continue
+            except ProcessLookupError:
+                pass
+        os._exit(0)
 
 
 @contextlib.contextmanager
@@ -284,8 +311,7 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
             results = (_tokenize_fast(b, memo) if fast else _tokenize_chunk((b, rules, tok)) for b in batches)
             corpus = _merge(results, len(texts), bar)
         else:
-            cached_word_tokenizer()  # built once here, inherited by forked workers
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            ctx = worker_context()
             with (ctx.Pool(min(n_workers, len(batches)), initializer=_start_worker, initargs=(fast, os.getpid())) as pool,
                   _sigterm_interrupts(f"tokenizing {len(texts):,} texts")):  # leaving the pool stops its workers
                 work = pool.imap(_tokenize_fast, batches) if fast else pool.imap(_tokenize_chunk, [(b, rules, tok) for b in batches])
@@ -295,6 +321,19 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
     if cache_file is not None:
         corpus.save(cache_file, key)
     return corpus
+
+
+def worker_context() -> mp.context.BaseContext:
+    """How the tokenizing workers start: from a fork server where the platform has one (Linux, macOS), else
+    spawned. Never forked from the caller: it may hold threads (torch's, once a model has run), and a child
+    forked from a multi-threaded process can deadlock (Python 3.12 warns, 3.14 no longer forks by default).
+    The fork server is a single-threaded process, started once per program, that imports the program's main
+    module and this one; each worker is forked from it, in milliseconds, and imports nothing more."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", __name__])  # before the server starts; later calls change nothing
+    return ctx
 
 
 def _merge(results, n_docs: int, bar) -> TokenizedCorpus:
