@@ -46,6 +46,7 @@ from .word_fast import apply_default_rules, cached_word_tokenizer
 
 Tokenizer = Callable[[str], list[str]]
 CACHE_VERSION = "2"  # bump when the tokenizer's output changes, so old caches are not reused
+POOL_MIN_CHARS = 8_000_000  # n_workers=None: below this (~6,000 IMDb reviews, ~5 s on one core), one process
 
 
 def tokenize(text: str, rules: Sequence[Rule] | None = None, tok: Tokenizer = word_tokenize) -> list[str]:
@@ -281,7 +282,10 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
                     chunk_size: int = 256, progress: bool | None = None) -> TokenizedCorpus:
     """Tokenize every text (in order) on all cores; with ``cache_dir``, reuse the result of an earlier run.
 
-    ``rules`` and ``tok`` must be picklable (module-level functions) when ``n_workers > 1``. A cache entry that
+    ``n_workers=None``: all cores when the texts hold at least ``POOL_MIN_CHARS`` characters, else this process
+    alone (starting the workers, once per program, costs about as much as tokenizing that much text: see
+    :func:`worker_context`). ``rules`` and ``tok`` must be importable module-level functions or objects of
+    importable classes when ``n_workers > 1`` (the workers are not forked from the caller). A cache entry that
     is damaged (see :meth:`TokenizedCorpus.load`) is named in one line on stderr and rebuilt. SIGTERM while the
     workers run is a ``KeyboardInterrupt`` (the workers are stopped, nothing is cached).
     """
@@ -300,7 +304,8 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
                 pass  # removed meanwhile: rebuilt below
             except (OSError, ValueError) as e:  # damaged: said once, rebuilt below and saved over it
                 print(f"warning: {e}; rebuilding this cache entry", file=sys.stderr)
-    n_workers = n_workers or available_cores()
+    if n_workers is None:
+        n_workers = available_cores() if sum(map(len, texts)) >= POOL_MIN_CHARS else 1
     batches = [texts[i:i + chunk_size] for i in range(0, len(texts), chunk_size)]
     fast = rules is None and tok is word_tokenize  # the default pipeline: fast.py's ChunkTokenizer, straight to ids
     show = len(texts) >= 2000 if progress is None else progress
