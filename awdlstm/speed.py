@@ -38,7 +38,7 @@ def _median_s(fn, steps: int) -> float:
     return statistics.median(times)
 
 
-def measure_lm(r: LMRecipe, device: torch.device, steps: int = 3, vocab: int | None = None) -> dict:
+def measure_lm(r: LMRecipe, device: torch.device, steps: int = 4, vocab: int | None = None) -> dict:
     """Seconds per token of language-model training at vocab `vocab` (default: the recipe's max_vocab) and at
     half of it, of validation, and the precision 'auto' chose."""
     vocab = vocab or r.max_vocab
@@ -60,7 +60,7 @@ def measure_lm(r: LMRecipe, device: torch.device, steps: int = 3, vocab: int | N
     return {**out, "lm_vocab": vocab}
 
 
-def measure_clas(r: ClasRecipe, lm: LMRecipe, device: torch.device, read_len: int, steps: int = 2,
+def measure_clas(r: ClasRecipe, lm: LMRecipe, device: torch.device, read_len: int, steps: int = 3,
                  vocab: int | None = None) -> dict:
     """Seconds per token of classifier training (the encoder frozen; all layers) and of validation, on
     batches of `read_len` tokens per review."""
