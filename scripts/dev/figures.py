@@ -211,16 +211,20 @@ def roofs(fig, bench: dict) -> None:
     colors = ["C1" if r["bound"] == "memory" else "C0" for r in rows]
     ax.barh(list(ys), [r["share_pct"] for r in rows], color=colors)
     for y, r in zip(ys, rows, strict=True):
-        ax.text(r["share_pct"] + 1, y, f"{r['share_pct']}% of {r['roof']}", va="center", fontsize=7)
+        v = r["roof_per_s"]
+        ax.text(r["share_pct"] + 1, y, f"{r['share_pct']}% of {f'{v:,.0f}' if v >= 100 else f'{v:.3g}'} {r['unit']}s/s",
+                va="center", fontsize=7)
     ax.set_yticks(list(ys), [r["what"] for r in rows], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlim(0, 130)
+    ax.set_xlim(0, 150)
+    ax.set_xticks([0, 20, 40, 60, 80, 100])
     ax.axvline(100, color="k", lw=0.8)
     from matplotlib.patches import Patch
     ax.legend(handles=[Patch(color="C0", label="compute bound (FLOP peak)"),
                        Patch(color="C1", label="memory bound (bandwidth)")], fontsize=7, loc="lower right")
-    ax.set(xlabel="share of the roof (%)", title=f"Share of the roof, {bench['host']} host, {bench['date']} "
-           f"(load {bench['load']}; docs/data/benchmarks_roofs.json)")
+    ax.set_xlabel("share of the roof (%)")
+    ax.set_title(f"Share of the roof, {bench['host']} host, {bench['date']} (load {bench['load']} on 2 cores; "
+                 "docs/data/benchmarks_roofs.json)", fontsize=9)
     ax.grid(alpha=0.3, axis="x")
 
 
@@ -237,7 +241,7 @@ def make_all(data: Path, out: Path) -> list[Path]:
             ("accuracy_vs_minutes.png", (15, 6.5), lambda f: accuracy_vs_minutes(f, load(data, "accuracy.json"))),
             ("speed_vs_fastai.png", (10, 7.5), lambda f: speed_vs_fastai(f, load(data, "speed_vs_fastai.json")))]
     if (data / "benchmarks_roofs.json").is_file():
-        jobs.append(("roofs.png", (10, 4), lambda f: roofs(f, load(data, "benchmarks_roofs.json"))))
+        jobs.append(("roofs.png", (11, 4.5), lambda f: roofs(f, load(data, "benchmarks_roofs.json"))))
     paths = []
     for name, size, draw in jobs:
         fig = Figure(figsize=size)
