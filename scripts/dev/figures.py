@@ -249,7 +249,7 @@ def make_all(data: Path, out: Path) -> list[Path]:
         fig.tight_layout()
         path = out / name
         tmp = path.with_suffix(".tmp.png")
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
         tmp.replace(path)
         paths.append(path)
     return paths
