@@ -105,6 +105,11 @@ def run_ulmfit(preset: str = "cpu", minutes: float | None = None, run_dir: str |
     t_start = time.time()
     source = source or TextSource()
     overrides = dict(overrides or {})
+    if plan_file:  # read first: a wrong --plan is said before any work
+        saved = runs.read_config(Path(plan_file).parent if Path(plan_file).is_file() else plan_file)
+        if not isinstance(saved.get("plan"), dict):
+            raise ValueError(f"--plan {plan_file}: its config.json records no plan (not a scripts/ulmfit.py run)")
+        plan = dataclasses.replace(budget.Plan.from_dict(saved["plan"]), **overrides)
     root = Path(run_dir or runs.new_run_dir("ulmfit"))
     if root.exists() and any(root.iterdir()):
         raise ValueError(f"run folder {root} is not empty: give a new one (each stage's folder inside it can be "
@@ -120,10 +125,6 @@ def run_ulmfit(preset: str = "cpu", minutes: float | None = None, run_dir: str |
         clas_corpus = lm_corpus if lm_texts.texts == clas_texts.texts else tokenize_texts(clas_texts.texts,
                                                                                           cache_dir, progress)
         if plan_file:
-            saved = runs.read_config(Path(plan_file).parent if Path(plan_file).is_file() else plan_file)
-            if "plan" not in saved:
-                raise ValueError(f"--plan {plan_file}: its config.json records no plan")
-            plan = dataclasses.replace(budget.Plan.from_dict(saved["plan"]), **overrides)
             preset, speeds = plan.preset, None
             print(f"the plan recorded in {plan_file} (its expected minutes are those of the host that made it)")
         stats, train_idx, valid_idx = corpus_stats(np.diff(lm_corpus.offsets), np.diff(clas_corpus.offsets),

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from run_scripts import SAMPLE, main
+from run_scripts import SAMPLE, fails, main
 
 from awdlstm.bow import load_bow, predict_members
 from awdlstm.predict import ensemble_accuracy, load_classifier, predict_texts
@@ -75,3 +75,16 @@ def test_replays_a_recorded_plan(run, capsys):
     again = json.loads((run / "again" / "config.json").read_text())["plan"]
     assert {**first, "directions": 1, "bow": False} == again
     assert (run / "again" / "clas-fwd" / "classifier.pt").is_file() and not (run / "again" / "clas-bwd").exists()
+
+
+def test_bad_flags_are_one_line_errors(tmp_path, capsys):
+    code, err = main("ulmfit", "--clas-epochs", "1,1", capsys=capsys)
+    assert code == 2 and "--clas-epochs needs 4 values" in err
+    fails("ulmfit", "--plan", tmp_path / "nowhere", "--run-dir", tmp_path / "r", capsys=capsys,
+          needles=["run folder", "nowhere", "does not exist"])
+    (tmp_path / "lm").mkdir()
+    (tmp_path / "lm" / "config.json").write_text('{"stage": "finetune_lm"}')
+    fails("ulmfit", "--plan", tmp_path / "lm" / "config.json", "--run-dir", tmp_path / "r", capsys=capsys,
+          needles=["records no plan"])
+    code, err = main("ulmfit", "--preset", "gpu", capsys=capsys)
+    assert code == 2 and "invalid choice" in err
