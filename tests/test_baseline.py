@@ -8,6 +8,8 @@ import numpy as np
 import torch
 
 from awdlstm.baseline import NBLogistic, nb_ratios, ngram_features, ngram_keys, rows
+from awdlstm.bow import load_bow
+from awdlstm.predict import ensemble_accuracy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,11 +94,15 @@ def test_script_on_a_csv(tmp_path):
         lines.append(f"{text},{'pos' if y[i] else 'neg'},{i >= 90}")
     (tmp_path / "toy.csv").write_text("\n".join(lines) + "\n")
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "baseline.py"), "--csv", str(tmp_path / "toy.csv"),
-                          "--cache-dir", str(tmp_path / "cache"), "--l2", "1e-3", "--max-tokens", "-10"],
-                         capture_output=True, text=True, cwd=ROOT)
+                          "--cache-dir", str(tmp_path / "cache"), "--l2", "1e-3", "--max-tokens", "-10",
+                          "--run-dir", str(tmp_path / "bow")], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     acc = float(out.stdout.split("validation accuracy: ")[1].split()[0])
     assert acc >= 0.9 and "90 train / 30 valid" in out.stdout
+    # its run folder: an ensemble member whose saved predictions give the accuracy printed
+    assert abs(ensemble_accuracy([tmp_path / "bow"])["ensemble"] - acc) < 1e-4
+    member = load_bow(tmp_path / "bow")
+    assert member.max_tokens == -10 and member.labels.itos == ["neg", "pos"]
     bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "baseline.py"), "--csv", str(tmp_path / "no.csv")],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 1 and "no.csv" in bad.stderr and "Traceback" not in bad.stderr
