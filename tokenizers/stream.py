@@ -20,7 +20,6 @@ The vocab, ids and offsets equal ``tokenize_corpus``'s on the same texts (tests/
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
 import shutil
 import time
@@ -34,7 +33,7 @@ from tqdm.auto import tqdm
 
 from . import corpus as C
 from .atomic import atomic_write, read_json, write_json
-from .fast import ChunkTokenizer, cached_word_tokenizer
+from .fast import ChunkTokenizer
 from .vocab import Vocab
 
 STREAM_VERSION = "1"  # bump when the folder layout changes
@@ -146,8 +145,7 @@ def tokenize_blocks(blocks: Iterable[Block], folder: str | os.PathLike, key: str
                 else:
                     done(*_write_block(job))
         else:
-            cached_word_tokenizer()  # built once here, inherited by forked workers
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            ctx = C.worker_context()  # from a fork server, never forked from the caller (see tokenize_corpus)
             with (ctx.Pool(n_workers, initializer=C._start_worker, initargs=(True, os.getpid())) as pool,
                   C._sigterm_interrupts("tokenizing the corpus; finished blocks are kept")):
                 window: deque = deque()  # at most 2 blocks per worker in flight: the texts are never all held
