@@ -144,7 +144,10 @@ def lm_texts(source: TextSource, stream: bool | None, cache_dir: str | os.PathLi
         return source.read(labelled=False, progress=progress)
     if source.kind == "wikitext" and not source.path:
         source = dataclasses.replace(source, path=str(download_wikitext103(progress=progress)))
-    if stream is None and sum(f.stat().st_size for f in source_files(source)) < STREAM_ABOVE:
+    files = source_files(source)
+    if not all(f.is_file() for f in files):  # the reader names what is missing
+        return source.read(labelled=False, progress=progress)
+    if stream is None and sum(f.stat().st_size for f in files) < STREAM_ABOVE:
         return source.read(labelled=False, progress=progress)
     cache = Path(cache_dir) if cache_dir else get_cache_dir() / "tokens"
     return shared_corpus(source, cache, progress=progress)
