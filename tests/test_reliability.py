@@ -300,7 +300,8 @@ def test_a_signal_while_tokenizing_ends_the_workers_quietly(tmp_path, sig, to_gr
            "--csv", str(path), "--cache-dir", str(tmp_path / "cache"), "--run-dir", str(tmp_path / "run"),
            "--n-samples", "0"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=ctrl_c_as_in_a_terminal)
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "AWDLSTM_POOL_MIN_CHARS": "0"},  # workers
+                            preexec_fn=ctrl_c_as_in_a_terminal)
     try:
         err = read_until(proc.stderr.fileno(), rb"tokenizing:\s+\d+%\|[^|]*\|\s*[1-9]\d*/5000", 120)
         assert b"tokenizing" in err, err.decode(errors="replace")  # a batch is done: the workers are busy

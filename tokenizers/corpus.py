@@ -46,7 +46,8 @@ from .word_fast import apply_default_rules, cached_word_tokenizer
 
 Tokenizer = Callable[[str], list[str]]
 CACHE_VERSION = "2"  # bump when the tokenizer's output changes, so old caches are not reused
-POOL_MIN_CHARS = 8_000_000  # n_workers=None: below this (~6,000 IMDb reviews, ~5 s on one core), one process
+# n_workers=None: below this many characters (~6,000 IMDb reviews, ~5 s on one core), one process
+POOL_MIN_CHARS = int(os.environ.get("AWDLSTM_POOL_MIN_CHARS", "8000000"))
 
 
 def tokenize(text: str, rules: Sequence[Rule] | None = None, tok: Tokenizer = word_tokenize) -> list[str]:
@@ -314,7 +315,8 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
         if n_workers <= 1 or len(batches) <= 1:
             memo = ChunkTokenizer()
             results = (_tokenize_fast(b, memo) if fast else _tokenize_chunk((b, rules, tok)) for b in batches)
-            corpus = _merge(results, len(texts), bar)
+            with _sigterm_interrupts(f"tokenizing {len(texts):,} texts"):  # as with workers: said once, nothing cached
+                corpus = _merge(results, len(texts), bar)
         else:
             ctx = worker_context()
             with (ctx.Pool(min(n_workers, len(batches)), initializer=_start_worker, initargs=(fast, os.getpid())) as pool,
