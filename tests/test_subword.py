@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tokenizers.corpus import worker_context
 from tokenizers.rules import SPECIAL_TOKENS, apply_rules
 from tokenizers.subword import BYTE_PIECES, SPACE, SubwordTokenizer, segments
 from tokenizers.unigram import _expected_counts, _Lattices, _viterbi, digamma
@@ -164,7 +165,7 @@ def _encode_in_worker(args):
 def test_pickle_and_worker_process(tok):
     back = pickle.loads(pickle.dumps(tok))
     assert back == tok and all(back(s) == tok(s) for s in HARD)
-    with ProcessPoolExecutor(max_workers=1) as ex:
+    with ProcessPoolExecutor(max_workers=1, mp_context=worker_context()) as ex:  # as tokenize_corpus starts them
         assert list(ex.map(_encode_in_worker, [(tok, s) for s in HARD[:5]])) == [tok(s) for s in HARD[:5]]
 
 
