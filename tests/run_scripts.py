@@ -45,3 +45,14 @@ def fails(script: str, *args, capsys, needles=()) -> str:
     for n in needles:
         assert str(n) in lines[0], (n, lines[0])
     return lines[0]
+
+
+def train_tiny_classifier(d: Path) -> Path:
+    """A tiny language model and the classifier from its encoder, trained on the shipped sample into `d` by the
+    scripts (`d/lm`, `d/clas`); returns the classifier's run folder."""
+    cache = ["--cache-dir", str(d / "cache")]
+    assert main("finetune_lm", *TINY, "--csv", SAMPLE, *cache, "--lm-docs", "16", "--epochs", "1", "--n-samples", "0",
+                "--run-dir", d / "lm")[0] == 0
+    assert main("train_classifier", *TINY, "--csv", SAMPLE, *cache, "--encoder", d / "lm", "--epochs", "1,0,0,0",
+                "--run-dir", d / "clas")[0] == 0
+    return d / "clas"

@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from run_scripts import SAMPLE, TINY, fails, main
+from run_scripts import SAMPLE, TINY, fails, train_tiny_classifier
 
 from awdlstm import checkpoint
 from awdlstm.predict import load_classifier
@@ -17,13 +17,7 @@ pytestmark = pytest.mark.usefixtures("no_plots")
 
 @pytest.fixture(scope="module")
 def clas(tmp_path_factory):
-    d = tmp_path_factory.mktemp("folder")
-    cache = ["--cache-dir", str(d / "cache")]
-    assert main("finetune_lm", *TINY, "--csv", SAMPLE, *cache, "--lm-docs", "16", "--epochs", "1", "--n-samples", "0",
-                "--run-dir", d / "lm")[0] == 0
-    assert main("train_classifier", *TINY, "--csv", SAMPLE, *cache, "--encoder", d / "lm", "--epochs", "1,0,0,0",
-                "--run-dir", d / "clas")[0] == 0
-    return d / "clas"
+    return train_tiny_classifier(tmp_path_factory.mktemp("folder"))
 
 
 def edit(path, change):

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from run_scripts import ROOT, SAMPLE, TINY, main
+from run_scripts import ROOT, main, train_tiny_classifier
 
 from awdlstm.predict import load_classifier, predict_texts
 from awdlstm.predict_stream import blocks, predict_blocks, read_lines, write_predictions
@@ -21,13 +21,7 @@ pytestmark = pytest.mark.usefixtures("no_plots")
 
 @pytest.fixture(scope="module")
 def clas(tmp_path_factory):
-    d = tmp_path_factory.mktemp("stream")
-    cache = ["--cache-dir", str(d / "cache")]
-    assert main("finetune_lm", *TINY, "--csv", SAMPLE, *cache, "--lm-docs", "16", "--epochs", "1", "--n-samples", "0",
-                "--run-dir", d / "lm")[0] == 0
-    assert main("train_classifier", *TINY, "--csv", SAMPLE, *cache, "--encoder", d / "lm", "--epochs", "1,0,0,0",
-                "--run-dir", d / "clas")[0] == 0
-    return d / "clas"
+    return train_tiny_classifier(tmp_path_factory.mktemp("stream"))
 
 
 def mixed_texts(n: int, seed: int = 0) -> list[str]:
