@@ -24,10 +24,10 @@ import torch
 
 from awdlstm import runs
 from awdlstm.baseline import NBLogistic, csr, ngram_features, ngram_keys, rows
+from awdlstm.data import LabelVocab, Texts
 from awdlstm.predict import save_valid_preds
-from data import LabelVocab, Texts
-from tokenizers.atomic import read_json, write_json
-from tokenizers.corpus import TokenizedCorpus, tokenize_corpus
+from awdlstm.tokenizers.atomic import read_json, write_json
+from awdlstm.tokenizers.corpus import TokenizedCorpus, tokenize_corpus
 
 WEIGHTS, TABLE = "bow.npz", "bow.json"
 

@@ -23,8 +23,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from tokenizers.atomic import atomic_write, read_json, with_checksum, write_text
-from tokenizers.vocab import as_itos
+from awdlstm.tokenizers.atomic import atomic_write, read_json, with_checksum, write_text
+from awdlstm.tokenizers.vocab import as_itos
 
 from .checkpoint_check import check_meta, check_shapes
 from .classifier import TextClassifier

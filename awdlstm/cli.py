@@ -14,14 +14,14 @@ from pathlib import Path
 
 from awdlstm import distributed as D
 from awdlstm import ulmfit
+from awdlstm.data.download import ChecksumError, DownloadError, UnsafeArchiveError
+from awdlstm.data.sources import read_text
+from awdlstm.data.text_source import TextSource
 from awdlstm.pretrained import PRETRAINED_HELP
 from awdlstm.recipes import LMRecipe, check_value
 from awdlstm.runs import resolve_device
 from awdlstm.shared_corpus import MappedCorpus, lm_texts
 from awdlstm.train import NonFiniteLoss
-from data.download import ChecksumError, DownloadError, UnsafeArchiveError
-from data.sources import read_text
-from data.text_source import TextSource
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -3,7 +3,7 @@
     torchrun --nproc_per_node 2 scripts/finetune_lm.py ...      # one process ("rank") per GPU, or per CPU share
 
 Every rank runs the same script with the same seed, so all build the same vocab, model and batch order.
-Each rank then reads its own share of every batch (rows `rank::world_size`: see data.LMLoader / ClasLoader),
+Each rank then reads its own share of every batch (rows `rank::world_size`: see awdlstm.data.LMLoader / ClasLoader),
 computes the gradient of its share, and DistributedDataParallel averages the gradients across ranks during
 `backward()`; with equal shares that average is the gradient of the whole batch, so every rank takes the same
 optimizer step and the weights stay identical. Metrics are summed across ranks; only rank 0 prints and

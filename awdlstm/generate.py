@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from tokenizers.rules import BOS, EOS, PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK
-from tokenizers.vocab import as_itos
+from awdlstm.tokenizers.rules import BOS, EOS, PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK
+from awdlstm.tokenizers.vocab import as_itos
 
 from .generate_fast import fast_step, sample_inverse_cdf
 from .model import LanguageModel
@@ -187,7 +187,7 @@ def generate(model: LanguageModel, vocab, prompt: str, n_words: int, temperature
              backwards: bool = False) -> str:
     """Continue `prompt` by `n_words` sampled words and return the whole text, readable (`learn.predict`).
 
-    The prompt is tokenized by `tokenize` (default: the project's `tokenizers.corpus.tokenize`, which
+    The prompt is tokenized by `tokenize` (default: the project's `awdlstm.tokenizers.corpus.tokenize`, which
     adds xxbos as fastai does); each word is sampled from softmax(logits / temperature), never xxunk
     when `no_unk`, optionally restricted by `top_k`, `top_p` (nucleus) or `min_p`; `seed` makes it repeatable.
     `fast`: see `generate_tokens` (the same distribution either way; a seed gives other words with each).
@@ -197,7 +197,7 @@ def generate(model: LanguageModel, vocab, prompt: str, n_words: int, temperature
     """
     if tokenize is None:
         try:
-            from tokenizers.corpus import tokenize
+            from awdlstm.tokenizers.corpus import tokenize
         except ImportError as e:
             raise ImportError(f"generate needs a tokenize function: pass tokenize=... ({e})") from None
     tokens = list(tokenize(prompt))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tokenizers.atomic import atomic_write
+from awdlstm.tokenizers.atomic import atomic_write
 
 from .classifier import TextClassifier
 
@@ -98,7 +98,7 @@ def interpret_texts(clf, texts: Sequence[str], device: torch.device | str = "cpu
     import numpy as np
     from tqdm.auto import tqdm
 
-    from tokenizers.corpus import tokenize_corpus
+    from awdlstm.tokenizers.corpus import tokenize_corpus
 
     clf.model.to(device)
     corpus = tokenize_corpus(list(texts), progress=False).subset(np.arange(len(texts)), clf.max_tokens)

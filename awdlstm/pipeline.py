@@ -29,12 +29,12 @@ import torch
 
 from awdlstm import budget, runs, speed
 from awdlstm.bow import train_bow
+from awdlstm.data.splits import sample, split_docs
+from awdlstm.data.text_source import TextSource
 from awdlstm.precision import host_kind
 from awdlstm.predict import ensemble_accuracy
+from awdlstm.tokenizers.corpus import select_docs
 from awdlstm.ulmfit import finetune_lm, tokenize_texts, train_classifier
-from data.splits import sample, split_docs
-from data.text_source import TextSource
-from tokenizers.corpus import select_docs
 
 DIRS = ("fwd", "bwd")
 

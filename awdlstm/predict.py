@@ -16,13 +16,13 @@ import torch
 from awdlstm.checkpoint import load_model, read_meta
 from awdlstm.checkpoint_check import check_inside, check_labels, check_run_config
 from awdlstm.classifier import TextClassifier
+from awdlstm.data import ClasLoader, LabelVocab
 from awdlstm.precision import resolve_precision
 from awdlstm.quantize import quantize_int8
 from awdlstm.runs import read_config, run_file
-from data import ClasLoader, LabelVocab
-from tokenizers.atomic import read_json, write_json
-from tokenizers.corpus import tokenize_corpus
-from tokenizers.vocab import Vocab
+from awdlstm.tokenizers.atomic import read_json, write_json
+from awdlstm.tokenizers.corpus import tokenize_corpus
+from awdlstm.tokenizers.vocab import Vocab
 
 
 @dataclass

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from awdlstm.precision import resolve_precision
 from awdlstm.predict import Classifier, predict_ids
 from awdlstm.quantize import quantize_int8
-from tokenizers.corpus import tokenize_corpus
+from awdlstm.tokenizers.corpus import tokenize_corpus
 
 BLOCK = 4096  # texts per block: a few MiB of texts and ids, a second or two of work for a small model
 

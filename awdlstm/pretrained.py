@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import torch
 
-from tokenizers.atomic import read_json
+from awdlstm.tokenizers.atomic import read_json
 
 from .checkpoint import (
     check_digest,
@@ -225,7 +225,7 @@ def find_pretrained(spec: str, backwards: bool = False, progress: bool = True) -
     downloaded and cached), a folder (lm.pt, or one .pth + one itos .pkl) or a weights file.
     Returns (weights file, itos .pkl file or None when the JSON beside the weights has the vocab)."""
     if spec == "wt103":
-        from data.download import ChecksumError, DownloadError, UnsafeArchiveError, download_wt103
+        from awdlstm.data.download import ChecksumError, DownloadError, UnsafeArchiveError, download_wt103
 
         try:
             return download_wt103("bwd" if backwards else "fwd", progress=progress)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from tokenizers.atomic import atomic_write, write_text
+from awdlstm.tokenizers.atomic import atomic_write, write_text
 
 PLOT_HINT = "matplotlib is not installed: no plot written (install the extra: pip install 'awdlstm[plot]')"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from tokenizers.atomic import read_json, write_json
+from awdlstm.tokenizers.atomic import read_json, write_json
 
 RUNS = Path("runs")
 LOCK = ".lock"

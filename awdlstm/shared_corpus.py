@@ -26,12 +26,19 @@ import numpy as np
 import torch
 
 from awdlstm import distributed as D
-from data.download import download_wikitext103, get_cache_dir
-from data.sources import Texts
-from data.stream_sources import BLOCK_DOCS, blocks, corpus_plan, estimate_docs, iter_source, source_files
-from data.text_source import TextSource
-from tokenizers.corpus import available_cores
-from tokenizers.stream import (
+from awdlstm.data.download import download_wikitext103, get_cache_dir
+from awdlstm.data.sources import Texts
+from awdlstm.data.stream_sources import (
+    BLOCK_DOCS,
+    blocks,
+    corpus_plan,
+    estimate_docs,
+    iter_source,
+    source_files,
+)
+from awdlstm.data.text_source import TextSource
+from awdlstm.tokenizers.corpus import available_cores
+from awdlstm.tokenizers.stream import (
     MappedCorpus,
     doc_counts,
     load_corpus,
@@ -41,7 +48,7 @@ from tokenizers.stream import (
     tokenize_blocks,
     vocab_key,
 )
-from tokenizers.vocab import Vocab
+from awdlstm.tokenizers.vocab import Vocab
 
 
 def _all_true(flag: bool) -> bool:

@@ -1,6 +1,6 @@
 """ULMFiT, the three stages of chapter 10, each one call from raw texts to a run folder.
 
-    texts = data.imdb_embedded()                                    # 25,000 reviews, canonical split
+    texts = awdlstm.data.imdb_embedded()                            # 25,000 reviews, canonical split
     lm = finetune_lm(texts, LM_PRESETS["cpu"], "runs/lm")           # stage 2: the language model
     clas = train_classifier(texts, "runs/lm", CLAS_PRESETS["cpu"], "runs/clas")   # stage 3
     clas.accuracy                                                   # on the validation reviews
@@ -25,21 +25,21 @@ from awdlstm import distributed as D
 from awdlstm import runs
 from awdlstm.checkpoint import load_encoder, read_meta, save_encoder, save_model
 from awdlstm.classifier import TextClassifier
+from awdlstm.data import ClasLoader, FastLMLoader, LabelVocab, Texts
+from awdlstm.data.download import get_cache_dir
+from awdlstm.data.labels import check_class_counts, check_label_case, check_split_size, label_table
+from awdlstm.data.splits import random_split, sample, split_docs
+from awdlstm.data.text_source import TextSource
 from awdlstm.generate import generate
 from awdlstm.model import AWDLSTMConfig, LanguageModel, clas_config, lm_config
 from awdlstm.predict import predict_ids, save_valid_preds
 from awdlstm.pretrained import find_pretrained, load_fastai_lm
 from awdlstm.recipes import ClasRecipe, LMRecipe
 from awdlstm.shared_corpus import MappedCorpus, lm_texts, mapped_lm_data, n_tokens
+from awdlstm.tokenizers.corpus import TokenizedCorpus, select_docs, tokenize_corpus
+from awdlstm.tokenizers.vocab import Vocab
 from awdlstm.train import FitInterrupted, Learner, TrainConfig
 from awdlstm.train_checkpoint import set_seed
-from data import ClasLoader, FastLMLoader, LabelVocab, Texts
-from data.download import get_cache_dir
-from data.labels import check_class_counts, check_label_case, check_split_size, label_table
-from data.splits import random_split, sample, split_docs
-from data.text_source import TextSource
-from tokenizers.corpus import TokenizedCorpus, select_docs, tokenize_corpus
-from tokenizers.vocab import Vocab
 
 # ---------------------------------------------------------------- the book's training calls
 

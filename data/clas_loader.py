@@ -19,8 +19,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from tokenizers.atomic import read_json, write_json
-
+from ..tokenizers.atomic import read_json, write_json
 from .lm_loader import Docs, check_shard, flatten_docs
 
 PAD_IDX = 1  # xxpad

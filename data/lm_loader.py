@@ -111,7 +111,7 @@ def flatten_docs(docs: Docs) -> tuple[np.ndarray, np.ndarray]:
     """Turn `docs` into one flat id array and document offsets (doc i is `ids[offsets[i]:offsets[i+1]]`).
 
     `docs` is either a list of int sequences (lists, numpy arrays or tensors) or an `(ids, offsets)` pair
-    as returned by `tokenizers.corpus.numericalize_all`; the pair is used as is (no copy).
+    as returned by `awdlstm.tokenizers.corpus.numericalize_all`; the pair is used as is (no copy).
 
     >>> ids, offsets = flatten_docs([[1, 2, 3], [4, 5]])
     >>> ids.tolist(), offsets.tolist()

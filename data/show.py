@@ -13,7 +13,7 @@ from typing import TextIO
 
 import torch
 
-from tokenizers.vocab import as_itos
+from ..tokenizers.vocab import as_itos
 
 
 def decode(ids: Sequence[int] | torch.Tensor, vocab, pad_idx: int | None = None, trunc_at: int | None = None) -> str:

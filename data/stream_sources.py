@@ -1,5 +1,5 @@
 """Texts read a block at a time (chapter 10, "Text Preprocessing", for a corpus bigger than memory): the same
-documents as `data.sources` reads into lists, as iterators, for `tokenizers.stream`.
+documents as `awdlstm.data.sources` reads into lists, as iterators, for `awdlstm.tokenizers.stream`.
 
     for texts, flags in blocks(iter_source(TextSource("csv", "big.csv")), 4096): ...
 
@@ -18,9 +18,8 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
-from tokenizers.corpus import CACHE_VERSION
-from tokenizers.stream import STREAM_VERSION, read_manifest
-
+from ..tokenizers.corpus import CACHE_VERSION
+from ..tokenizers.stream import STREAM_VERSION, read_manifest
 from .sources import _TRUE, _csv_errors, _open_text, _require_columns, csv_rows, get_text_files, read_text
 from .text_source import TextSource
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from awdlstm import cli
 from awdlstm.bow import train_bow
+from awdlstm.data.text_source import TextSource
 from awdlstm.runs import read_config, resolve_device
 from awdlstm.ulmfit import tokenize_texts
-from data.text_source import TextSource
 
 
 def main(argv: list[str] | None = None) -> float:

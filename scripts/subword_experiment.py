@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from awdlstm.cli import OneLineParser, checked, main_guard
-from data.sources import read_movie_reviews
-from tokenizers.rules import apply_rules
-from tokenizers.subword import SubwordTokenizer
+from awdlstm.data.sources import read_movie_reviews
+from awdlstm.tokenizers.rules import apply_rules
+from awdlstm.tokenizers.subword import SubwordTokenizer
 
 
 def main(argv: list[str] | None = None) -> None:

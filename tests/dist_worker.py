@@ -17,8 +17,8 @@ import torch
 
 from awdlstm import LanguageModel, TextClassifier, clas_config, lm_config
 from awdlstm import distributed as D
+from awdlstm.data import ClasLoader, LMLoader
 from awdlstm.train import Learner, TrainConfig
-from data import ClasLoader, LMLoader
 
 ROOT = Path(__file__).resolve().parents[1]
 

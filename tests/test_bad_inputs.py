@@ -13,9 +13,9 @@ from test_download import make_tgz
 from tiny_models import TinyLM, lm_batches
 
 from awdlstm import load_encoder, load_model
+from awdlstm.data import download
 from awdlstm.train import Learner, TrainConfig
 from awdlstm.train_checkpoint import load_checkpoint
-from data import download
 
 pytestmark = pytest.mark.usefixtures("no_plots")
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenizers.char import CharTokenizer
-from tokenizers.rules import SPECIAL_TOKENS, apply_rules
+from awdlstm.tokenizers.char import CharTokenizer
+from awdlstm.tokenizers.rules import SPECIAL_TOKENS, apply_rules
 
 HARD = ["", " ", "  a  ", "\t\n\r\n", "😀👍🏽 日本語", "e\u0301", "\x00\x85\u2028", "lone \ud800", "▁ <0xE2>", "x" * 50]
 

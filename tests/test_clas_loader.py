@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data.clas_loader import ClasLoader, LabelVocab, pad_chunk, pad_input_chunk, restore_order
+from awdlstm.data.clas_loader import ClasLoader, LabelVocab, pad_chunk, pad_input_chunk, restore_order
 
 SORTED_DL = Path(__file__).parent / "data_fixtures" / "sorted_dl.json"
 

@@ -5,8 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
-from tokenizers.corpus import (
+from awdlstm.tokenizers.corpus import (
     TokenizedCorpus,
     numericalize_all,
     select_docs,
@@ -14,8 +13,9 @@ from tokenizers.corpus import (
     tokenize_all,
     tokenize_corpus,
 )
-from tokenizers.rules import DEFAULT_RULES
-from tokenizers.vocab import Vocab
+from awdlstm.tokenizers.rules import DEFAULT_RULES
+from awdlstm.tokenizers.vocab import Vocab
+from conftest import FIXTURES
 
 LINES = [json.loads(line) for line in (FIXTURES / "tokenize.jsonl").open(encoding="utf-8")]
 TEXTS = [d["text"] for d in LINES]
@@ -38,7 +38,7 @@ def test_workers_never_fork_a_multithreaded_process():
     import threading
     import warnings
 
-    from tokenizers.corpus import worker_context
+    from awdlstm.tokenizers.corpus import worker_context
     assert worker_context().get_start_method() in ("forkserver", "spawn")
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from awdlstm import distributed as D
+from awdlstm.data import ClasLoader, LMLoader
 from awdlstm.precision import cpu_has_fast_bf16
-from data import ClasLoader, LMLoader
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [list(range(2 + i, 2 + i + n)) for i, n in enumerate([7, 3, 12, 5, 9, 4, 11, 6, 8, 2])]

@@ -3,8 +3,8 @@ import doctest
 
 import pytest
 
-import tokenizers
-from tokenizers import corpus, rules, vocab, word
+from awdlstm import tokenizers
+from awdlstm.tokenizers import corpus, rules, vocab, word
 
 
 @pytest.mark.parametrize("module", [tokenizers, rules, word, vocab, corpus], ids=lambda m: m.__name__)

@@ -5,8 +5,8 @@ import tarfile
 
 import pytest
 
-from data import download
-from data.download import (
+from awdlstm.data import download
+from awdlstm.data.download import (
     Archive,
     ChecksumError,
     DownloadError,
@@ -18,7 +18,7 @@ from data.download import (
     safe_extract,
     untar_data,
 )
-from data.sources import read_imdb, read_imdb_lm, read_wikitext
+from awdlstm.data.sources import read_imdb, read_imdb_lm, read_wikitext
 
 
 def make_tgz(files: dict, links: dict | None = None) -> bytes:

@@ -8,12 +8,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from awdlstm.tokenizers.corpus import tokenize, tokenize_corpus
+from awdlstm.tokenizers.fast import ChunkTokenizer
+from awdlstm.tokenizers.spacy_tables import PREFIXES, SUFFIXES
+from awdlstm.tokenizers.word import WordTokenizer
+from awdlstm.tokenizers.word_fast import CachedWordTokenizer, tokenize_fast
 from conftest import FIXTURES
-from tokenizers.corpus import tokenize, tokenize_corpus
-from tokenizers.fast import ChunkTokenizer
-from tokenizers.spacy_tables import PREFIXES, SUFFIXES
-from tokenizers.word import WordTokenizer
-from tokenizers.word_fast import CachedWordTokenizer, tokenize_fast
 
 LINES = [json.loads(line) for line in (FIXTURES / "tokenize.jsonl").open(encoding="utf-8")]
 TEXTS = [line["text"] for line in LINES]

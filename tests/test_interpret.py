@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from awdlstm import TextClassifier, clas_config, save_model
+from awdlstm.data import LabelVocab
 from awdlstm.interpret import (
     Interpretation,
     attention_html,
@@ -15,8 +16,7 @@ from awdlstm.interpret import (
     write_attention_html,
 )
 from awdlstm.pretrained import from_fastai_state_dict
-from data import LabelVocab
-from tokenizers.vocab import Vocab
+from awdlstm.tokenizers.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from run_scripts import SAMPLE, TINY, fails, main
 
-from data import labels as L
-from data import read_csv, read_folder
-from data.splits import random_split
+from awdlstm.data import labels as L
+from awdlstm.data import read_csv, read_folder
+from awdlstm.data.splits import random_split
 
 pytestmark = pytest.mark.usefixtures("no_plots")
 

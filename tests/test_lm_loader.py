@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data.lm_loader import LMLoader, flatten_docs
-from data.lm_loader_fast import FastLMLoader
+from awdlstm.data.lm_loader import LMLoader, flatten_docs
+from awdlstm.data.lm_loader_fast import FastLMLoader
 
 LOADERS = pytest.mark.parametrize("Loader", [LMLoader, FastLMLoader], ids=["plain", "fast"])
 
@@ -171,9 +171,7 @@ def test_big_corpus_first_batch_fast_and_cost_independent_of_size():
 def test_docstring_examples_run():
     import doctest
 
-    import data.clas_loader
-    import data.lm_loader
-    import data.lm_loader_fast
-    for mod in (data.lm_loader, data.lm_loader_fast, data.clas_loader):
+    from awdlstm.data import clas_loader, lm_loader, lm_loader_fast
+    for mod in (lm_loader, lm_loader_fast, clas_loader):
         result = doctest.testmod(mod)
         assert result.attempted > 0 and result.failed == 0, mod.__name__

@@ -10,7 +10,7 @@ from run_scripts import SAMPLE, TINY, fails, train_tiny_classifier
 
 from awdlstm import checkpoint
 from awdlstm.predict import load_classifier
-from tokenizers.atomic import CHECKSUM_KEY, with_checksum
+from awdlstm.tokenizers.atomic import CHECKSUM_KEY, with_checksum
 
 pytestmark = pytest.mark.usefixtures("no_plots")
 

@@ -86,7 +86,7 @@ def test_auto_on_this_host_and_what_the_learner_asks_for():
 def test_timing_the_step_leaves_the_run_as_it_was(monkeypatch, threshold):
     """'auto' times a step in fp32 and bf16 before training: the run then equals, bit for bit, one that was told
     the chosen precision (same weights, dropout masks, loader order)."""
-    from data.lm_loader import LMLoader
+    from awdlstm.data.lm_loader import LMLoader
 
     monkeypatch.setattr(P, "BF16_MIN_SPEEDUP", threshold)  # 0: bf16 is chosen, inf: fp32 is
     docs = (torch.randint(2, 30, (400,)).numpy(), torch.tensor([0, 150, 260, 400]).numpy())

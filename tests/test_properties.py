@@ -22,13 +22,13 @@ from awdlstm import (
     save_encoder,
     save_model,
 )
+from awdlstm.data import ClasLoader, FastLMLoader, LabelVocab, LMLoader, read_csv
+from awdlstm.data.sources import csv_rows
+from awdlstm.data.stream_sources import iter_csv
 from awdlstm.predict import predict_ids
-from data import ClasLoader, FastLMLoader, LabelVocab, LMLoader, read_csv
-from data.sources import csv_rows
-from data.stream_sources import iter_csv
-from tokenizers import DEFAULT_RULES, SPECIAL_TOKENS, CharTokenizer, SubwordTokenizer, apply_rules
-from tokenizers.corpus import TokenizedCorpus, select_docs, tokenize, tokenize_corpus
-from tokenizers.vocab import Vocab
+from awdlstm.tokenizers import DEFAULT_RULES, SPECIAL_TOKENS, CharTokenizer, SubwordTokenizer, apply_rules
+from awdlstm.tokenizers.corpus import TokenizedCorpus, select_docs, tokenize, tokenize_corpus
+from awdlstm.tokenizers.vocab import Vocab
 
 TRICKY = list("ab Z,.\"'\n\r\t!?-:;()<>/\\*#@&$") + ["xxbos", "xxmaj", "<br />", "&amp;", "   ", "AAAA", "!!!!",
                                                      "é", "ß", "日本", "😀", "\u00a0", "\u2581", "don't", "U.S."]

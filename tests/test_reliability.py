@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from run_scripts import SAMPLE, TINY, fails, main
 
-from tokenizers.corpus import TokenizedCorpus, tokenize_corpus
+from awdlstm.tokenizers.corpus import TokenizedCorpus, tokenize_corpus
 
 pytestmark = pytest.mark.usefixtures("no_plots")
 
@@ -347,7 +347,7 @@ def test_a_validation_class_without_training_documents_is_explained(lm_run, tmp_
 
 
 def test_the_label_error_names_its_source():
-    from data import ClasLoader, LabelVocab
+    from awdlstm.data import ClasLoader, LabelVocab
 
     labels = LabelVocab.build(["neg", "pos", "pos"])
     with pytest.raises(ValueError) as e:

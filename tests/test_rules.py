@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from awdlstm.tokenizers import rules
+from awdlstm.tokenizers.rules import DEFAULT_RULES, SPECIAL_TOKENS, apply_rules
+from awdlstm.tokenizers.word_fast import apply_default_rules
 from conftest import FIXTURES
-from tokenizers import rules
-from tokenizers.rules import DEFAULT_RULES, SPECIAL_TOKENS, apply_rules
-from tokenizers.word_fast import apply_default_rules
 
 CASES = [json.loads(line) for line in (FIXTURES / "tokenize_rules.jsonl").open(encoding="utf-8")]
 

@@ -16,15 +16,15 @@ import torch
 from run_scripts import ROOT, SAMPLE, SCRIPTS, TINY, main
 
 from awdlstm import cli
-from awdlstm.predict import ensemble_accuracy, load_classifier, predict, save_valid_preds
+from awdlstm.data.splits import random_split, sample, split_docs
+from awdlstm.data.text_source import TextSource
 from awdlstm.precision import cpu_has_fast_bf16
+from awdlstm.predict import ensemble_accuracy, load_classifier, predict, save_valid_preds
 from awdlstm.pretrained import find_pretrained
 from awdlstm.recipes import CLAS_PRESETS, LM_PRESETS, ClasRecipe, LMRecipe
+from awdlstm.tokenizers.corpus import select_docs, tokenize_corpus
+from awdlstm.tokenizers.vocab import Vocab
 from awdlstm.ulmfit import _lm_model
-from data.splits import random_split, sample, split_docs
-from data.text_source import TextSource
-from tokenizers.corpus import select_docs, tokenize_corpus
-from tokenizers.vocab import Vocab
 
 
 def in_process(name: str, *args: str, capsys, monkeypatch, cwd: Path) -> tuple[int, str, str]:

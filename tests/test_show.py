@@ -4,8 +4,8 @@ import io
 import pytest
 import torch
 
-from data import ClasLoader, LabelVocab, LMLoader, show_batch
-from data.show import decode, format_table
+from awdlstm.data import ClasLoader, LabelVocab, LMLoader, show_batch
+from awdlstm.data.show import decode, format_table
 
 ITOS = ["xxunk", "xxpad", "xxbos", "xxeos", "xxfld", "xxrep", "xxwrep", "xxup", "xxmaj",
         "the", "movie", "was", "great", "bad", ".", "a", "film"]

@@ -5,8 +5,8 @@ from collections import Counter
 
 import pytest
 
-from data import sources
-from data.sources import (
+from awdlstm.data import sources
+from awdlstm.data.sources import (
     SAMPLE_CSV,
     get_text_files,
     imdb_embedded,

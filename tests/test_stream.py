@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from data.lm_loader import LMLoader
-from data.lm_loader_fast import FastLMLoader
-from data.sources import read_movie_reviews
-from data.splits import random_split, sample
-from data.stream_sources import blocks, corpus_plan, iter_csv, iter_source
-from data.text_source import TextSource
-from tokenizers.corpus import select_docs, tokenize, tokenize_corpus
-from tokenizers.stream import (
+from awdlstm.data.lm_loader import LMLoader
+from awdlstm.data.lm_loader_fast import FastLMLoader
+from awdlstm.data.sources import read_movie_reviews
+from awdlstm.data.splits import random_split, sample
+from awdlstm.data.stream_sources import blocks, corpus_plan, iter_csv, iter_source
+from awdlstm.data.text_source import TextSource
+from awdlstm.tokenizers.corpus import select_docs, tokenize, tokenize_corpus
+from awdlstm.tokenizers.stream import (
     build_corpus,
     doc_counts,
     load_corpus,
@@ -30,7 +30,7 @@ from tokenizers.stream import (
     read_manifest,
     vocab_key,
 )
-from tokenizers.vocab import Vocab
+from awdlstm.tokenizers.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,9 +112,9 @@ def _write_csv(path, rows):
 
 BUILD = """
 import sys
-from data.stream_sources import blocks, corpus_plan, iter_source
-from data.text_source import TextSource
-from tokenizers.stream import build_corpus
+from awdlstm.data.stream_sources import blocks, corpus_plan, iter_source
+from awdlstm.data.text_source import TextSource
+from awdlstm.tokenizers.stream import build_corpus
 src = TextSource("csv", sys.argv[1])
 folder, key, info = corpus_plan(src, sys.argv[2], 40)
 build_corpus(blocks(iter_source(src), 40), folder, key, n_workers=1, info=info, progress=False)
@@ -140,7 +140,7 @@ def test_sigkill_mid_build_then_resume_gives_identical_files(texts, tmp_path):
     src = TextSource("csv", str(csv_path))
     folder2, key, info = corpus_plan(src, killed, 40)
     assert folder2 == folder
-    from tokenizers import stream
+    from awdlstm.tokenizers import stream
     written = []
     real = stream._write_block
     stream._write_block = lambda job: written.append(job[0]) or real(job)
@@ -177,8 +177,8 @@ def test_a_second_run_reuses_and_a_changed_input_is_rebuilt(texts, tmp_path):
 
 def _fake_blocks(folder, key, n_blocks, block_tokens, n_types, rng):
     """Block files as tokenize_blocks writes them: random ids over `n_types` types."""
-    from tokenizers.atomic import atomic_write
-    from tokenizers.stream import _pack_types, block_path
+    from awdlstm.tokenizers.atomic import atomic_write
+    from awdlstm.tokenizers.stream import _pack_types, block_path
     for i in range(n_blocks):
         ids = rng.integers(0, n_types, size=block_tokens).astype(np.int32)
         ids[:n_types] = np.arange(n_types)  # every type seen, in order

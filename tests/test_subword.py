@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenizers.corpus import worker_context
-from tokenizers.rules import SPECIAL_TOKENS, apply_rules
-from tokenizers.subword import BYTE_PIECES, SPACE, SubwordTokenizer, segments
-from tokenizers.unigram import _expected_counts, _Lattices, _viterbi, digamma
+from awdlstm.tokenizers.corpus import worker_context
+from awdlstm.tokenizers.rules import SPECIAL_TOKENS, apply_rules
+from awdlstm.tokenizers.subword import BYTE_PIECES, SPACE, SubwordTokenizer, segments
+from awdlstm.tokenizers.unigram import _expected_counts, _Lattices, _viterbi, digamma
 
 HARD = [
     "", " ", "  ", "\t", "\n", "\r\n", " \n \t ", "   leading and trailing   ", "a  b   c\t\td\n\ne",

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from awdlstm.tokenizers.vocab import FAKE, Vocab
 from conftest import FIXTURES
-from tokenizers.vocab import FAKE, Vocab
 
 FIX = json.loads((FIXTURES / "vocab.json").read_text(encoding="utf-8"))
 TOKENIZED = [json.loads(line) for line in (FIXTURES / "tokenize.jsonl").open(encoding="utf-8")]

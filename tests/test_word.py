@@ -12,10 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenizers.rules import SPECIAL_TOKENS, apply_rules, replace_space
-from tokenizers.spacy_tables import EXCEPTIONS, PREFIXES, SUFFIXES
-from tokenizers.word import _WHITESPACE, WordTokenizer, _split_runs, forward_suffix_regex, word_tokenize
-from tokenizers.word_fast import CachedWordTokenizer, cached_word_tokenizer
+from awdlstm.tokenizers.rules import SPECIAL_TOKENS, apply_rules, replace_space
+from awdlstm.tokenizers.spacy_tables import EXCEPTIONS, PREFIXES, SUFFIXES
+from awdlstm.tokenizers.word import (
+    _WHITESPACE,
+    WordTokenizer,
+    _split_runs,
+    forward_suffix_regex,
+    word_tokenize,
+)
+from awdlstm.tokenizers.word_fast import CachedWordTokenizer, cached_word_tokenizer
 
 # (text, tokens of fastai's WordTokenizer: spacy.blank("en") + the 9 special tokens), spaCy 3.8.18.
 CASES = [
@@ -217,8 +223,8 @@ def test_nothing_dropped(text):
 def test_fast_url_pattern_accepts_what_spacy_accepts():
     import re
 
-    from tokenizers.spacy_tables import URL_PATTERN
-    from tokenizers.word import _fast_url_pattern
+    from awdlstm.tokenizers.spacy_tables import URL_PATTERN
+    from awdlstm.tokenizers.word import _fast_url_pattern
 
     spacy_url, ours = re.compile("(?u)" + URL_PATTERN).match, re.compile("(?u)" + _fast_url_pattern()).match
     rng = random.Random(2)

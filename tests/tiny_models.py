@@ -97,7 +97,7 @@ class ShuffledBatches:
 
 
 class SeededBatches(ShuffledBatches):
-    """Like data.LMLoader: its own seed, an epoch counter advanced by each pass, and `set_epoch(n)`."""
+    """Like awdlstm.data.LMLoader: its own seed, an epoch counter advanced by each pass, and `set_epoch(n)`."""
 
     def __init__(self, batches, seed=0, interrupt_at=None):
         super().__init__(batches, interrupt_at)

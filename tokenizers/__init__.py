@@ -1,6 +1,6 @@
 """Text -> tokens -> ids: the first stage of ULMFiT (chapter 10, "Tokenization" and "Numericalization").
 
-    >>> from tokenizers import tokenize, Vocab
+    >>> from awdlstm.tokenizers import tokenize, Vocab
     >>> tokens = tokenize("This movie was GREAT!")
     >>> tokens
     ['xxbos', 'xxmaj', 'this', 'movie', 'was', 'xxup', 'great', '!']

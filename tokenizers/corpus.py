@@ -5,8 +5,8 @@ One text goes through three steps (chapter 10, "Word Tokenization with fastai"):
     >>> tokenize("The U.S. dollar $1 is $1.00.")
     ['xxbos', 'xxmaj', 'the', 'xxup', 'u.s', '.', 'dollar', '$', '1', 'is', '$', '1.00', '.']
 
-1. the pre-rules of :mod:`tokenizers.rules` rewrite the whole string (``xxbos``, ``xxmaj``, ``xxrep`` ...);
-2. the word tokenizer of :mod:`tokenizers.word` splits it as spaCy's English tokenizer does;
+1. the pre-rules of :mod:`awdlstm.tokenizers.rules` rewrite the whole string (``xxbos``, ``xxmaj``, ``xxrep`` ...);
+2. the word tokenizer of :mod:`awdlstm.tokenizers.word` splits it as spaCy's English tokenizer does;
 3. the post-rule ``replace_space`` turns a space inside a token into ``▁``.
 
 A corpus is stored the way nanoGPT stores its data: every distinct token once (``types``), then the whole

@@ -1,8 +1,8 @@
-"""A corpus bigger than memory: :class:`~tokenizers.corpus.TokenizedCorpus` built by streaming into a folder
+"""A corpus bigger than memory: :class:`~awdlstm.tokenizers.corpus.TokenizedCorpus` built by streaming into a folder
 of ``.npy`` files, then memory-mapped (the fast twin of ``tokenize_corpus``; chapter 10, "Tokenization").
 
 nanoGPT prepares its data once into an id file (``prepare.py`` -> ``train.bin``) and training maps it. Here the
-texts arrive in blocks (lists of a few thousand documents, from ``data.stream_sources``) and are never all held:
+texts arrive in blocks (lists of a few thousand documents, from ``awdlstm.data.stream_sources``) and are never all held:
 
 1. **tokenize** (:func:`tokenize_blocks`): the workers tokenize each block and write it, atomically, as
    ``blocks-<key>/000123.npz``: its token ids numbered in the block's own first-seen order, its types, the

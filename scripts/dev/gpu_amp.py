@@ -17,12 +17,12 @@ def part_amp(ctx: dict) -> dict:
     import numpy as np
 
     from awdlstm import LanguageModel, lm_config
+    from awdlstm.data import FastLMLoader
+    from awdlstm.data.sources import imdb_embedded
     from awdlstm.precision import cpu_has_fast_bf16
+    from awdlstm.tokenizers.corpus import select_docs, tokenize_corpus
+    from awdlstm.tokenizers.vocab import Vocab
     from awdlstm.train import Learner, TrainConfig
-    from data import FastLMLoader
-    from data.sources import imdb_embedded
-    from tokenizers.corpus import select_docs, tokenize_corpus
-    from tokenizers.vocab import Vocab
     t0 = time.time()
     deadline = ctx["started_at"] + ctx["budget"] - 15  # the parent's clock: this process's start counts too
     dev, tiny = torch.device(ctx["device"]), ctx["tiny"]

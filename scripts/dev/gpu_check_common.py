@@ -1,8 +1,8 @@
 """What every part of scripts/dev/gpu_check.py shares: the sizes, a part's pass/fail checks, the JSON and the
 log, subprocesses with a timeout, the machine's description and the max-difference measures.
 
-Imported by gpu_check.py (and its parts), which first puts the checkout on sys.path: this project's
-`tokenizers` shadows Hugging Face's.
+Imported by gpu_check.py (and its parts), which first puts the checkout on sys.path: the code it checks
+is this checkout's (awdlstm.tokenizers and awdlstm.data are its tokenizers/ and data/).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from awdlstm import runs
-from tokenizers.atomic import atomic_write
+from awdlstm.tokenizers.atomic import atomic_write
 
 HERE = Path(__file__).resolve().parent  # scripts/dev
 ROOT = HERE.parents[1]  # the checkout
@@ -169,8 +169,7 @@ def host_info(device: str) -> dict:
     """Python, torch, CUDA, cuDNN, the GPU, the CPU, and where our packages were imported from."""
     import numpy
 
-    import data
-    import tokenizers
+    from awdlstm import data, tokenizers
     from awdlstm.precision import cpu_has_fast_bf16
     info = {"python": platform.python_version(), "executable": sys.executable, "torch": torch.__version__,
             "numpy": numpy.__version__, "cpu_count": os.cpu_count(), "platform": platform.platform(),

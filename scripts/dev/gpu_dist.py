@@ -56,10 +56,10 @@ def dist_worker(ctx: dict) -> dict:
 
     from awdlstm import LanguageModel, TextClassifier, clas_config, lm_config
     from awdlstm import distributed as D
+    from awdlstm.data import ClasLoader
     from awdlstm.distributed import WithLoss
     from awdlstm.fused_loss import fused_lm_loss
     from awdlstm.loss import ar_tar
-    from data import ClasLoader
     tiny = ctx["tiny"]
     S = TINY if tiny else FULL
     cuda = ctx["device"] == "cuda"

@@ -49,8 +49,8 @@ class Laps:
 def part_parity(ctx: dict) -> dict:
     """fastai's fixtures on the device; full-size CPU vs device in eval and train mode (same masks)."""
     from awdlstm import LanguageModel, TextClassifier, clas_config, from_fastai_state_dict, lm_config
+    from awdlstm.data import ClasLoader
     from awdlstm.fused_loss import fused_lm_loss
-    from data import ClasLoader
     dev, tiny = torch.device(ctx["device"]), ctx["tiny"]
     S = TINY if tiny else FULL
     gpu = gpu_info() if dev.type == "cuda" else {}

@@ -43,8 +43,8 @@ def part_recipe(ctx: dict) -> dict:
     """finetune_lm.py --preset gpu, then train_classifier.py --preset gpu, sized to the part's budget."""
     import numpy as np
 
-    from data.sources import imdb_embedded
-    from tokenizers.corpus import tokenize_corpus
+    from awdlstm.data.sources import imdb_embedded
+    from awdlstm.tokenizers.corpus import tokenize_corpus
     t0 = time.time()
     deadline = t0 + ctx["budget"]
     tiny, dev = ctx["tiny"], ctx["device"]

@@ -11,8 +11,8 @@ import argparse
 import csv
 from pathlib import Path
 
-from data.sources import SAMPLE_CSV, is_imdb_valid, read_movie_reviews
-from tokenizers.atomic import atomic_write
+from awdlstm.data.sources import SAMPLE_CSV, is_imdb_valid, read_movie_reviews
+from awdlstm.tokenizers.atomic import atomic_write
 
 
 def evenly(items: list, k: int) -> list:
