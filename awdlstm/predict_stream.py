@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from awdlstm.precision import resolve_precision
 from awdlstm.predict import Classifier, predict_ids
 from awdlstm.quantize import quantize_int8
-from awdlstm.tokenizers.corpus import tokenize_corpus
+from awdlstm.tokenizers.corpus import sigterm_interrupts, tokenize_corpus
 
 BLOCK = 4096  # texts per block: a few MiB of texts and ids, a second or two of work for a small model
 
@@ -111,12 +111,14 @@ def signals_held() -> Iterator[None]:
 def write_predictions(models: list[Classifier], texts: Iterable[str], out: TextIO, as_json: bool = False,
                       block: int = BLOCK, progress: bool | None = None, **kwargs) -> int:
     """Classify `texts` block by block and write one line per text to `out` (see `format_line`), each block's
-    lines in one write, flushed, with Ctrl-C and SIGTERM held back meanwhile. A tqdm bar on stderr counts the
+    lines in one write, flushed, with Ctrl-C and SIGTERM held back meanwhile; SIGTERM stops the run as Ctrl-C
+    does (KeyboardInterrupt), wherever it lands. A tqdm bar on stderr counts the
     texts (`progress` None: when stderr is a terminal). Returns the number of texts; none is an error.
     `kwargs` go to `predict_blocks` (bs, device, precision, n_workers)."""
     itos = models[0].labels.itos if models else []
     n = 0
-    with tqdm(desc="predicting", unit=" texts", disable=None if progress is None else not progress) as bar:
+    with (sigterm_interrupts("predicting; the lines written are complete"),
+          tqdm(desc="predicting", unit=" texts", disable=None if progress is None else not progress) as bar):
         for chunk, labels, probs in predict_blocks(models, texts, block, **kwargs):
             lines = "".join(format_line(t, lab, p, itos, as_json)
                             for t, lab, p in zip(chunk, labels, probs.tolist(), strict=True))

@@ -134,4 +134,4 @@ def test_an_interrupted_run_leaves_whole_lines(clas, tmp_path, sig):
     assert 0 < len(rows) < len(texts) and [r["text"] for r in rows] == texts[:len(rows)]
     if sig != signal.SIGKILL:
         assert len(rows) % 50 == 0  # the block being written was finished, then it stopped
-        assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGTERM), err
+        assert proc.returncode == 130 and err.startswith(b"predict.py: interrupted."), err  # SIGTERM as Ctrl-C

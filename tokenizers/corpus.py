@@ -216,15 +216,15 @@ def _end_with(parent: int) -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts(what: str) -> Iterator[None]:
-    """In the main thread, SIGTERM raises KeyboardInterrupt inside the block (as Ctrl-C does), so that the
-    pool is stopped on the way out and the caller reports it once."""
+def sigterm_interrupts(what: str) -> Iterator[None]:
+    """In the main thread, SIGTERM raises KeyboardInterrupt("terminated (SIGTERM) while <what>") inside the
+    block (as Ctrl-C does), so that the pool is stopped on the way out and the caller reports it once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum, frame):
-        raise KeyboardInterrupt(f"terminated (SIGTERM) while {what}; nothing was cached")
+        raise KeyboardInterrupt(f"terminated (SIGTERM) while {what}")
     old = signal.signal(signal.SIGTERM, stop)
     try:
         yield
@@ -315,12 +315,12 @@ def tokenize_corpus(texts: Sequence[str], n_workers: int | None = None, rules: S
         if n_workers <= 1 or len(batches) <= 1:
             memo = ChunkTokenizer()
             results = (_tokenize_fast(b, memo) if fast else _tokenize_chunk((b, rules, tok)) for b in batches)
-            with _sigterm_interrupts(f"tokenizing {len(texts):,} texts"):  # as with workers: said once, nothing cached
+            with sigterm_interrupts(f"tokenizing {len(texts):,} texts; nothing was cached"):  # as with workers: said once, nothing cached
                 corpus = _merge(results, len(texts), bar)
         else:
             ctx = worker_context()
             with (ctx.Pool(min(n_workers, len(batches)), initializer=_start_worker, initargs=(fast, os.getpid())) as pool,
-                  _sigterm_interrupts(f"tokenizing {len(texts):,} texts")):  # leaving the pool stops its workers
+                  sigterm_interrupts(f"tokenizing {len(texts):,} texts; nothing was cached")):  # leaving the pool stops its workers
                 work = pool.imap(_tokenize_fast, batches) if fast else pool.imap(_tokenize_chunk, [(b, rules, tok) for b in batches])
                 corpus = _merge(work, len(texts), bar)
     finally:

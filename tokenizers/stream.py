@@ -147,7 +147,7 @@ def tokenize_blocks(blocks: Iterable[Block], folder: str | os.PathLike, key: str
         else:
             ctx = C.worker_context()  # from a fork server, never forked from the caller (see tokenize_corpus)
             with (ctx.Pool(n_workers, initializer=C._start_worker, initargs=(True, os.getpid())) as pool,
-                  C._sigterm_interrupts("tokenizing the corpus; finished blocks are kept")):
+                  C.sigterm_interrupts("tokenizing the corpus; finished blocks are kept")):
                 window: deque = deque()  # at most 2 blocks per worker in flight: the texts are never all held
                 for job in todo():
                     if isinstance(job, int):
