@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import regex
 import torch
 
 from awdlstm.data.lm_loader import LMLoader
 from awdlstm.data.lm_loader_fast import FastLMLoader
-from awdlstm.data.sources import read_movie_reviews
+from awdlstm.data.sources import SAMPLE_CSV, imdb_embedded
 from awdlstm.data.splits import random_split, sample
 from awdlstm.data.stream_sources import blocks, corpus_plan, iter_csv, iter_source
 from awdlstm.data.text_source import TextSource
@@ -37,8 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def texts():
-    """Every 8th row of the embedded corpus (IMDb reviews and Rotten Tomatoes sentences): 4,192 texts."""
-    return [r.text for r in read_movie_reviews()][::8]
+    """The sentences of the shipped sample of the embedded corpus (its 300 IMDb reviews, data/samples/, read
+    as `imdb_embedded` reads them), one document each: 3,325 texts of every length, in CI too (no extra)."""
+    return [s for t in imdb_embedded(SAMPLE_CSV).texts for s in regex.split(r"(?<=[.!?])\s+", t) if s.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def test_streamed_build_equals_tokenize_corpus(both):
     np.testing.assert_array_equal(streamed.ids, mem.ids)
     np.testing.assert_array_equal(streamed.offsets, mem.offsets)
     assert list(streamed.counts().items()) == list(mem.counts().items())  # counts summed as blocks came
-    assert streamed.manifest["n_tokens"] == len(mem.ids) == 969_200 and len(streamed) == 4192
+    assert streamed.manifest["n_tokens"] == len(mem.ids) == 95_875 and len(streamed) == 3325
 
 
 @pytest.mark.parametrize("lm_docs", [0, 1500])
