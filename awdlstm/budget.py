@@ -18,7 +18,7 @@ measurements, at the preset's vocab and at half of it, give the line). Both dire
 by side, one core each, and are measured side by side: two jobs share the memory bus and the caches.
 
 Start from the preset's recipe (what it does on the bf16 host it was tuned on). When that is over the budget,
-shrink what was measured to matter least first (README, "Results"): the vocab (8,008 -> 6,008 made the
+shrink what was measured to matter least first (docs/results.md): the vocab (8,008 -> 6,008 made the
 language-model step 1.2x faster on an AVX2 host, not measured to move the accuracy apart from the epochs), then
 the classifier's read length (the last 400 -> 200 tokens: the linear model loses 0.9 points reading only the last
 200), then the language model's reading (epochs, then the share of the reviews in an epoch: 3 -> 2 epochs cost

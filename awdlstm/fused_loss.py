@@ -8,7 +8,7 @@ operations reads and writes that array about ten times: the step is bound by mem
 Here the rows are taken a chunk at a time, into one reused buffer: the chunk's logits give the loss and,
 at once, the gradient `softmax - onehot`, which is immediately multiplied into the gradients of the
 inputs, the weight and the bias. The softmax is written out as max, subtract, exp, sum, each in place
-(faster on a CPU than torch's own `logsumexp` / `softmax` kernels for rows this long: the README has the
+(faster on a CPU than torch's own `logsumexp` / `softmax` kernels for rows this long: docs/benchmarks.md has the
 figures). The logits are never stored; the backward pass only scales the gradients by the incoming one.
 Same value and gradients as `F.cross_entropy(F.linear(x, weight, bias), y)` (mean over rows), to float rounding.
 

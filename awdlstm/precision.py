@@ -5,12 +5,12 @@ What 'auto' picks, and why:
   half-precision matrix units are many times faster than fp32 for every workload here.
 * CPU: fp32, unless bf16 is faster for that workload on this very CPU. Two things must hold. The workload
   (language-model training, classifier training) is in `CPU_BF16_WORKLOADS`: bf16 was measured to reach the
-  same quality as fp32 for it (scripts/dev/bench.py, with the host kind beside the figures in the README).
+  same quality as fp32 for it (scripts/dev/bench.py, with the host kind beside the figures in docs/benchmarks.md).
   And a training step of the run itself, timed once in each precision before it starts
   (`time_bf16_speedup`), is at least `BF16_MIN_SPEEDUP` times faster in bf16. The CPU's flags cannot tell:
   a language-model training step (scripts/dev/bench.py lm, 1 thread) ran 1.8x faster in bf16 than in fp32 on
   an AMD EPYC with AVX512-BF16, and 0.70x as fast on an Intel Xeon (lscpu model 207) that has AVX512-BF16
-  but no AMX among its flags (README, "Precision on a CPU"). An LSTM step is many small, memory-bound
+  but no AMX among its flags (docs/benchmarks.md, "bf16 against fp32 on a CPU"). An LSTM step is many small, memory-bound
   operations and autocast adds a cast of every weight and activation, so native bf16 instructions do not
   make a whole step faster by themselves. Language-model training is on the list, with its decoder and loss
   fused in bf16 (fused_loss_bf16.py, chosen by `Learner`); on CPUs without native bf16 nothing is timed and
@@ -34,7 +34,7 @@ import torch
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 WORKLOADS = ("lm", "clas")  # language-model training, classifier training (what `Learner` trains)
 # The workloads for which bf16 was measured faster than fp32 at equal quality on a CPU with native bf16
-# (scripts/dev/bench.py; figures and host in the README): 'auto' times these in both precisions on such a CPU,
+# (scripts/dev/bench.py; figures and host in docs/benchmarks.md): 'auto' times these in both precisions on such a CPU,
 # and keeps fp32 for the others. 'lm': language-model training with the bf16 fused decoder + loss
 # (fused_loss_bf16.py), the same train perplexity after the same steps. 'clas' (classifier training) has not
 # been measured: fp32.

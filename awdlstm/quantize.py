@@ -10,7 +10,7 @@ replaced by a quantized `nn.LSTM` (same forward signature); the dropouts are ide
 language model's decoder (vocab x emb_sz, the biggest matrix) is quantized too; a classifier's head stays in
 fp32 (it is tiny, and its output decides the class). The original model is left untouched.
 
-Predictions can differ from fp32's where p is near 0.5 (the README gives the measured agreement): check it
+Predictions can differ from fp32's where p is near 0.5 (docs/benchmarks.md gives the measured agreement): check it
 on your own model and data before relying on it (`scripts/dev/bench.py clas --model RUN`).
 """
 from __future__ import annotations

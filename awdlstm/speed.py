@@ -86,7 +86,7 @@ def measure_clas(r: ClasRecipe, lm: LMRecipe, device: torch.device, read_len: in
 
 
 # Features of the whole corpus took 1.8x the slice's time per token (sorting 20M n-gram keys, not 2M), and the
-# fit (L-BFGS over every n-gram's weight) 0.4-1.0x the features' time (README: 12.9 s against 32.6 s idle; 187 s
+# fit (L-BFGS over every n-gram's weight) 0.4-1.0x the features' time (docs/results.md: 12.9 s against 32.6 s idle; 187 s
 # against 179 s on a loaded 2-core host): timed on a slice the fit would be all per-iteration overhead.
 BOW_SCALE = 1.8 * 1.7
 
