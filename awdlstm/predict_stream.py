@@ -19,13 +19,13 @@ import json
 import signal
 import threading
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from typing import TextIO
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from awdlstm.data.stream_sources import chunks as blocks  # texts in lists of `block`, read as needed
 from awdlstm.precision import resolve_precision
 from awdlstm.predict import Classifier, predict_ids
 from awdlstm.quantize import quantize_int8
@@ -46,13 +46,6 @@ def read_lines(f: Iterable[str] | Iterable[bytes], where: str = "stdin") -> Iter
                 raise ValueError(f"{where}: line {n} is not UTF-8 text ({e.reason} at byte {e.start})") from None
         if line.strip():
             yield line.rstrip("\r\n")
-
-
-def blocks(texts: Iterable[str], size: int = BLOCK) -> Iterator[list[str]]:
-    """`texts` in lists of `size` (the last one shorter), taken from the iterable as they are needed."""
-    it = iter(texts)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 def predict_blocks(models: list[Classifier], texts: Iterable[str], block: int = BLOCK, bs: int = 64,

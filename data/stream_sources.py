@@ -82,10 +82,16 @@ def iter_source(source: TextSource) -> Iterator[Doc]:
     return ((read_text(f), None) for f in source_files(source))
 
 
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    """`items` in lists of `size` (the last one shorter), taken from the iterable only as they are needed."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
 def blocks(docs: Iterable[Doc], size: int = BLOCK_DOCS) -> Iterator[tuple[list[str], list[bool] | None]]:
     """Group documents into blocks of `size`: (texts, is_valid flags or None)."""
-    it = iter(docs)
-    while chunk := list(islice(it, size)):
+    for chunk in chunks(docs, size):
         flags = [v for _, v in chunk]
         yield [t for t, _ in chunk], (None if flags[0] is None else flags)
 
