@@ -11,7 +11,8 @@ as the classifier and writes:
     labels.json        the label vocab (as a classifier's)
     valid_preds.json   the validation predictions, in a classifier's format (scripts/ensemble.py reads both)
 
-`load_bow` reads it back; `BowModel.predict_texts` tokenizes new texts as in training (scripts/predict.py).
+`load_bow` reads it back; `BowModel.predict_texts` tokenizes new texts as in training. `load_member` reads a
+bag-of-words or a classifier run folder: `scripts/predict.py --model` takes both and averages them.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import torch
 from awdlstm import runs
 from awdlstm.baseline import NBLogistic, csr, ngram_features, ngram_keys, rows
 from awdlstm.data import LabelVocab, Texts
-from awdlstm.predict import save_valid_preds
+from awdlstm.predict import Classifier, load_classifier, save_valid_preds
 from awdlstm.tokenizers.atomic import read_json, write_json
 from awdlstm.tokenizers.corpus import TokenizedCorpus, tokenize_corpus
 
@@ -144,20 +145,7 @@ def train_bow(texts: Texts, corpus: TokenizedCorpus, train_idx: np.ndarray, vali
     return BowResult(run_dir, model, acc, seconds)
 
 
-def predict_members(runs_: list[str | Path], texts: list[str], bs: int = 64, device: torch.device | str = "cpu",
-                    precision: str = "fp32") -> tuple[list[str], torch.Tensor, list[str]]:
-    """(label per text, mean probabilities, label names) over classifier and bag-of-words run folders, equal
-    weights: the ensemble scripts/ensemble.py measures, applied to new texts."""
-    from awdlstm.predict import load_classifier, predict_texts  # noqa: PLC0415 (predict imports nothing of ours here)
-
-    bows = [load_bow(r) for r in runs_ if is_bow_run(r)]
-    clas = [load_classifier(r) for r in runs_ if not is_bow_run(r)]
-    itos = (clas[0].labels if clas else bows[0].labels).itos
-    for m in bows:
-        if m.labels.itos != itos:
-            raise ValueError(f"{m.run_dir} predicts the labels {m.labels.itos}, the other members {itos}")
-    probs = [m.predict_texts(texts) for m in bows]
-    if clas:
-        probs.append(predict_texts(clas, texts, bs=bs, device=device, precision=precision)[1] * len(clas))
-    mean = torch.stack([p.sum(0) if p.dim() == 3 else p for p in probs]).sum(0) / (len(clas) + len(bows))
-    return [itos[i] for i in mean.argmax(-1).tolist()], mean, itos
+def load_member(run: str | Path) -> Classifier | BowModel:
+    """An ensemble member's run folder: a bag-of-words run (bow.npz) -> `BowModel`, else a classifier run ->
+    `Classifier` (scripts/predict.py --model takes either; `predict_stream.predict_blocks` averages them)."""
+    return load_bow(run) if is_bow_run(run) else load_classifier(run)

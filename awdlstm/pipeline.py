@@ -13,7 +13,7 @@
 5. Print each member's validation accuracy, `final validation accuracy:` of ULMFiT alone (the forward classifier,
    or forward + backward), and `ensemble validation accuracy:` of ULMFiT with bag-of-words (equal weights: the
    mean of the members' probabilities, nothing tuned on the validation reviews), and each stage's expected and
-   actual minutes.
+   actual minutes, and the scripts/predict.py command that classifies new texts with every member.
 """
 from __future__ import annotations
 
@@ -175,6 +175,8 @@ def run_ulmfit(preset: str = "cpu", minutes: float | None = None, run_dir: str |
               f"{' + '.join(k.split()[1] for k in members if k.startswith('ULMFiT'))})")
         if plan.bow:
             print(f"ensemble validation accuracy: {every['ensemble']:.4f}  (ULMFiT with bag-of-words, equal weights)")
+        print("classify new texts with them: python scripts/predict.py "
+              + " ".join(f"--model {run}" for run in members.values()) + " TEXT")
         print("minutes, expected / actual: " + ", ".join(
             f"{k} {plan.expected_s.get(k, 0) / 60:.1f} / {v / 60:.1f}" for k, v in actual.items())
             + f" (training started {(t_train - t_start) / 60:.1f} min in)")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from awdlstm.bow import BowModel
 from awdlstm.data.stream_sources import chunks as blocks  # texts in lists of `block`, read as needed
 from awdlstm.precision import resolve_precision
 from awdlstm.predict import Classifier, predict_ids
@@ -48,14 +49,15 @@ def read_lines(f: Iterable[str] | Iterable[bytes], where: str = "stdin") -> Iter
             yield line.rstrip("\r\n")
 
 
-def predict_blocks(models: list[Classifier], texts: Iterable[str], block: int = BLOCK, bs: int = 64,
+def predict_blocks(models: list[Classifier | BowModel], texts: Iterable[str], block: int = BLOCK, bs: int = 64,
                    device: torch.device | str = "cpu", precision: str = "fp32", n_workers: int = 1
                    ) -> Iterator[tuple[list[str], list[str], torch.Tensor]]:
     """(texts, predicted labels, mean probabilities (len(texts), n_class)) for each block of `texts`, in order.
 
     Equal to `predict_texts(models, texts)` block by block: tokenized once per block (`n_workers` processes),
-    cut to each model's `max_tokens`, the models' probabilities averaged (the ensemble). `precision` 'int8'
-    quantizes each model once, 'bf16' runs under autocast (see predict_texts)."""
+    cut to each model's `max_tokens`, the models' probabilities averaged with equal weights (the ensemble; a
+    bag-of-words member, `awdlstm.bow.BowModel`, reads the same tokens). `precision` 'int8' quantizes each
+    classifier once, 'bf16' runs them under autocast (see predict_texts); the bag-of-words member is fp32."""
     if not models:
         raise ValueError("predict_blocks needs at least one classifier")
     if precision not in ("fp32", "bf16", "int8"):
@@ -67,15 +69,20 @@ def predict_blocks(models: list[Classifier], texts: Iterable[str], block: int = 
             raise ValueError(f"{m.run_dir} predicts the labels {m.labels.itos}, the first model "
                              f"{models[0].labels.itos}")
     autocast = resolve_precision("bf16" if precision == "bf16" else "fp32", torch.device(device)).autocast
-    nets = [quantize_int8(m.model) if precision == "int8" else m.model for m in models]
+    nets = [m if isinstance(m, BowModel) else quantize_int8(m.model) if precision == "int8" else m.model
+            for m in models]
     itos = models[0].labels.itos
     for chunk in blocks(texts, block):
         corpus = tokenize_corpus(chunk, n_workers=n_workers, progress=False)
         probs = []
         for m, net in zip(models, nets, strict=True):
-            ids = corpus.subset(np.arange(len(chunk)), m.max_tokens).numericalize(m.vocab)
+            cut = corpus.subset(np.arange(len(chunk)), m.max_tokens)
+            if isinstance(m, BowModel):
+                probs.append(m.predict_corpus(cut))
+                continue
             with autocast():
-                probs.append(predict_ids(net, ids, bs=bs, backwards=m.backwards, device=device))
+                probs.append(predict_ids(net, cut.numericalize(m.vocab), bs=bs, backwards=m.backwards,
+                                         device=device))
         mean = torch.stack(probs).mean(0)  # (len(chunk), n_class)
         yield chunk, [itos[i] for i in mean.argmax(-1).tolist()], mean
 
@@ -101,7 +108,7 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def write_predictions(models: list[Classifier], texts: Iterable[str], out: TextIO, as_json: bool = False,
+def write_predictions(models: list[Classifier | BowModel], texts: Iterable[str], out: TextIO, as_json: bool = False,
                       block: int = BLOCK, progress: bool | None = None, **kwargs) -> int:
     """Classify `texts` block by block and write one line per text to `out` (see `format_line`), each block's
     lines in one write, flushed, with Ctrl-C and SIGTERM held back meanwhile; SIGTERM stops the run as Ctrl-C

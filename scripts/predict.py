@@ -5,6 +5,7 @@
     cat reviews.txt | python scripts/predict.py --json          # one text per line on stdin
     python scripts/predict.py --lines reviews.txt > preds.tsv   # one text per line, any number of lines
     python scripts/predict.py --model runs/clas-fwd --model runs/clas-bwd "Great."   # ensemble: mean probs
+    python scripts/predict.py --model runs/ulmfit-X/clas-fwd --model runs/ulmfit-X/bow "Great."  # + bag-of-words
 
 The texts are read, tokenized and classified --block texts at a time, so memory does not grow with the
 input; inside a block they are batched by length (the ClasLoader's sorted order, little padding) and the
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 from awdlstm import cli
-from awdlstm.predict import load_classifier
+from awdlstm.bow import load_member
 from awdlstm.predict_stream import BLOCK, read_lines, write_predictions
 from awdlstm.runs import newest_run, resolve_device
 
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="texts read, tokenized and classified at a time (memory grows with it, not the input)")
     ap.add_argument("--model", action="append", default=None,
                     help="train_classifier.py's run folder (default: the newest runs/clas-*); give it more than "
-                         "once to average the models' probabilities (the book's forward + backward ensemble)")
+                         "once to average the models' probabilities, equal weights (the book's forward + backward "
+                         "ensemble); a bag-of-words run folder (baseline.py, ulmfit.py's bow/) joins as a member")
     ap.add_argument("--bs", type=cli.checked(int, "bs", "pos"), default=64, help="batch size")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to run")
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.lines and (args.texts or args.files):
         ap.error("--lines reads the texts from a file: give no texts or --files with it")
     t0 = time.time()
-    models = [load_classifier(run) for run in (args.model or [newest_run("clas", "classifier.pt")])]
+    models = [load_member(run) for run in (args.model or [newest_run("clas", "classifier.pt")])]
     with _texts(args) as texts:
         n = write_predictions(models, texts, sys.stdout, as_json=args.json, block=args.block, bs=args.bs,
                               device=device, precision=args.precision, n_workers=args.threads or None)

@@ -11,8 +11,9 @@ import pytest
 import torch
 from run_scripts import SAMPLE, fails, main
 
-from awdlstm.bow import load_bow, predict_members
+from awdlstm.bow import load_bow, load_member
 from awdlstm.predict import ensemble_accuracy, load_classifier, predict_texts
+from awdlstm.predict_stream import predict_blocks
 
 pytestmark = pytest.mark.usefixtures("no_plots")
 
@@ -41,6 +42,7 @@ def test_prints_plan_and_every_member(run):
     both = float(re.search(r"^ensemble validation accuracy: ([0-9.]+)", log, re.M).group(1))
     assert final == pytest.approx(ensemble_accuracy(runs[:2])["ensemble"], abs=1e-4)
     assert both == pytest.approx(ens["ensemble"], abs=1e-4)
+    assert f"predict.py --model {runs[0]} --model {runs[1]} --model {runs[2]} TEXT" in log
     for d in ("lm-fwd", "lm-bwd", "clas-fwd", "clas-bwd"):  # each stage's config records the plan
         assert json.loads((run / "run" / d / "config.json").read_text())["plan"]["read_len"] == plan["read_len"]
     assert json.loads((run / "run" / "lm-bwd" / "config.json").read_text())["backwards"] is True
@@ -58,12 +60,38 @@ def test_bow_member_round_trip(run):
     assert torch.allclose(probs, torch.tensor(preds["probs"]), atol=1e-5)  # the saved model predicts as fitted
     assert np.all(np.diff(bow.keys) > 0) and bow.labels.itos == load_classifier(run / "run" / "clas-fwd").labels.itos
     # new texts through the members at once, equal weights: the mean of each member's own probabilities
-    some = [texts[i] for i in preds["doc_index"][:5]]
-    members = [run / "run" / "clas-fwd", run / "run" / "bow"]
-    labels, mean, itos = predict_members(members, some)
-    alone = predict_texts([load_classifier(members[0])], some)[1]
-    assert torch.allclose(mean, (alone + bow.predict_texts(some)) / 2, atol=1e-6) and itos == bow.labels.itos
-    assert labels == [itos[i] for i in mean.argmax(-1).tolist()]
+    some = [texts[i] for i in preds["doc_index"][:7]]
+    members = [load_member(run / "run" / "clas-fwd"), load_member(run / "run" / "bow")]
+    assert isinstance(members[1], type(bow)) and not isinstance(members[0], type(bow))
+    got = list(predict_blocks(members, some, block=3))  # blocks of 3, 3, 1
+    assert [len(c) for c, _, _ in got] == [3, 3, 1] and [t for c, _, _ in got for t in c] == some
+    mean = torch.cat([p for _, _, p in got])
+    alone = predict_texts([members[0]], some)[1]
+    assert torch.allclose(mean, (alone + bow.predict_texts(some)) / 2, atol=1e-6)
+    itos = bow.labels.itos
+    assert [lab for _, labels, _ in got for lab in labels] == [itos[i] for i in mean.argmax(-1).tolist()]
+
+
+def test_predict_script_takes_the_bow_member(run, tmp_path, capsys):
+    """scripts/predict.py --model CLAS --model BOW: one line per text, the mean of the two members' probabilities."""
+    with open(SAMPLE, newline="", encoding="utf-8") as f:
+        texts = [" ".join(row["text"].split()) for row, _ in zip(csv.DictReader(f), range(9))]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    clas, bow = run / "run" / "clas-fwd", run / "run" / "bow"
+    capsys.readouterr()
+    code, _ = main("predict", "--model", clas, "--model", bow, "--lines", tmp_path / "in.txt", "--json",
+                   "--block", "4", "--threads", "1")
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    members = [load_member(clas), load_member(bow)]
+    want = (predict_texts(members[:1], texts)[1] + members[1].predict_texts(texts)) / 2
+    itos = members[1].labels.itos
+    assert [r["text"] for r in rows] == texts
+    got = torch.tensor([[r["probs"][c] for c in itos] for r in rows])
+    assert torch.allclose(got, want, atol=1e-6)
+    assert [r["label"] for r in rows] == [itos[i] for i in want.argmax(-1).tolist()]
+    fails("predict", "--model", run / "run", "only words", capsys=capsys, needles=["classifier.pt"])  # neither kind
 
 
 def test_replays_a_recorded_plan(run, capsys):
