@@ -103,13 +103,19 @@ def add_common_flags(parser: argparse.ArgumentParser, presets: dict) -> None:
                              "started with (only --threads, --quiet and --device may differ)")
 
 
-def add_source_flags(parser: argparse.ArgumentParser, default: str = "the embedded corpus, 25,000 IMDb reviews") -> None:
-    """Where the texts come from: the default source, a CSV file or a folder of .txt files."""
+def add_source_flags(parser: argparse.ArgumentParser, default: str = "the embedded corpus, 25,000 IMDb reviews",
+                     text: bool = False) -> None:
+    """Where the texts come from: the default source, a CSV file, a folder of .txt files (`text`: or a plain
+    text file, one document per line, for a language model)."""
     g = parser.add_argument_group(f"data (default: {default})")
     src = g.add_mutually_exclusive_group()
     src.add_argument("--csv", default=None, help="CSV file with a header row")
     src.add_argument("--folder", default=None, help="folder of .txt files, labelled by their parent folder "
                      "(an IMDb-style folder with train/ and test/ is split by them)")
+    if text:
+        src.add_argument("--text", default=None, metavar="FILE",
+                         help="plain UTF-8 text file, one document per line (blank lines skipped), any size: "
+                              "with --stream it is read a block at a time")
     g.add_argument("--text-col", default="text", help="CSV column of the texts")
     g.add_argument("--label-col", default="label", help="CSV column of the labels")
     g.add_argument("--valid-col", default=None, help="CSV column marking validation rows (true/1/yes)")
@@ -122,6 +128,8 @@ def source_from_args(args: argparse.Namespace, default: str = "imdb") -> TextSou
         return TextSource("csv", args.csv, args.text_col, args.label_col, args.valid_col)
     if args.folder:
         return TextSource("folder", args.folder)
+    if getattr(args, "text", None):
+        return TextSource("text", args.text)
     return TextSource(default, getattr(args, "wikitext", None) if default == "wikitext" else None)
 
 
@@ -138,7 +146,7 @@ def lm_parser(prog: str, doc: str, presets: dict, prompt: str, source: str | Non
                     help="samples to generate (0: none)")
     ap.add_argument("--temperature", type=checked(float, "temperature", "nonneg"), default=0.75,
                     help="sampling temperature")
-    add_source_flags(ap, **({"default": source} if source else {}))
+    add_source_flags(ap, **({"default": source} if source else {}), text=True)
     ap.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
                     help="build the corpus by streaming into --cache-dir, memory-mapped (a corpus bigger than "
                          "memory; shared by torchrun's ranks); default: for files over 256 MiB")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -88,6 +89,7 @@ def _builder(folder: Path) -> tuple[int, int, bool]:
 def shared_corpus(source: TextSource, cache_dir: str | os.PathLike, n_workers: int | None = None,
                   progress: bool = True, block_docs: int = BLOCK_DOCS) -> MappedCorpus:
     """The streamed corpus of `source` in `cache_dir` (built, resumed or reused; split between the ranks)."""
+    t0 = time.time()
     folder, key, info = corpus_plan(source, cache_dir, block_docs)
     if _all_true(read_manifest(folder, key) is not None):
         return load_corpus(folder, key)
@@ -103,7 +105,9 @@ def shared_corpus(source: TextSource, cache_dir: str | os.PathLike, n_workers: i
     if not whole and merges:
         merge_blocks(folder, key, n, {**info, "built_by": n_parts, "n_blocks": n}, progress=progress and D.is_main())
     D.barrier()
-    return load_corpus(folder, key)
+    corpus = load_corpus(folder, key)
+    corpus.built_s = time.time() - t0
+    return corpus
 
 
 def shared_ids(corpus: MappedCorpus, vocab: Vocab) -> np.ndarray:

@@ -187,8 +187,10 @@ def finetune_lm(texts: Texts | MappedCorpus, recipe: LMRecipe, run_dir: str | Pa
         if D.is_main():
             vocab.save(run_dir / "vocab.json")
         lm_tokens = n_tokens(train) + n_tokens(valid)
+        streamed = "" if not isinstance(corpus, MappedCorpus) else \
+            f" (+ {corpus.built_s:.1f}s streaming the corpus)" if corpus.built_s else " (the streamed corpus reused)"
         print(f"{len(docs)} documents ({len(train_idx)} train, {len(valid_idx)} valid), "
-              f"{lm_tokens:,} tokens, vocab {len(vocab)}; data ready in {time.time() - t0:.1f}s")
+              f"{lm_tokens:,} tokens, vocab {len(vocab)}; data ready in {time.time() - t0:.1f}s{streamed}")
         shard = {"rank": D.rank(), "world_size": D.world_size()}  # each rank reads rows rank::world_size
         train_dl = FastLMLoader(train[0], bs=recipe.bs, seq_len=recipe.seq_len, shuffle=True, backwards=backwards,
                                 seed=seed, idxs=train[1], **shard)

@@ -11,7 +11,7 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +260,25 @@ def read_csv(path: str | os.PathLike, text_col: str = "text", label_col: str | N
         raise ValueError(f"{path}: {bad[0]}{more}")
     labels = strip_labels(labels, str(path)) if label_col else None  # ' pos' and 'pos ' are 'pos'
     return Texts(texts, labels, names, valid if valid_col else None, str(path))
+
+
+def iter_lines(path: str | os.PathLike) -> Iterator[tuple[str, int]]:
+    """A plain UTF-8 text file, one document per line: (text, line number), blank lines skipped, read lazily."""
+    path = Path(path)
+    with _csv_errors(path), _open_text(path) as f:
+        yield from ((line.rstrip("\r\n"), n) for n, line in enumerate(f, 1) if line.strip())
+
+
+def read_lines(path: str | os.PathLike) -> Texts:
+    """The texts of a plain UTF-8 text file, one document per line (blank lines skipped): a language model's
+    corpus (no labels, no split). Each text is named `file:line`."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} does not exist (expected a text file, one document per line)")
+    texts, names = [], []
+    for text, n in iter_lines(path):
+        texts.append(text)
+        names.append(f"{path}:{n}")
+    return Texts(texts, None, names, None, str(path))
 
 
 _TRUE, _FALSE = {"1", "true", "yes", "y", "t"}, {"0", "false", "no", "n", "f", ""}

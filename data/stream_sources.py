@@ -20,7 +20,16 @@ from pathlib import Path
 
 from ..tokenizers.corpus import CACHE_VERSION
 from ..tokenizers.stream import STREAM_VERSION, read_manifest
-from .sources import _TRUE, _csv_errors, _open_text, _require_columns, csv_rows, get_text_files, read_text
+from .sources import (
+    _TRUE,
+    _csv_errors,
+    _open_text,
+    _require_columns,
+    csv_rows,
+    get_text_files,
+    iter_lines,
+    read_text,
+)
 from .text_source import TextSource
 
 BLOCK_DOCS = int(os.environ.get("AWDLSTM_BLOCK_DOCS", "4096"))  # documents per block: its texts, ids and file stay a few MiB
@@ -52,12 +61,6 @@ def iter_wikitext(path: str | os.PathLike) -> Iterator[Doc]:
             yield from ((row[0], valid) for row in csv_rows(f) if row)
 
 
-def iter_lines(path: str | os.PathLike) -> Iterator[Doc]:
-    """A plain UTF-8 text file: one document per line (blank lines skipped)."""
-    with _csv_errors(Path(path)), _open_text(Path(path)) as f:
-        yield from ((line.rstrip("\r\n"), None) for line in f if line.strip())
-
-
 def source_files(source: TextSource) -> list[Path]:
     """The files a source reads, in reading order."""
     if source.kind == "csv" or source.kind == "text":
@@ -78,7 +81,7 @@ def iter_source(source: TextSource) -> Iterator[Doc]:
     if source.kind == "wikitext":
         return iter_wikitext(source.path)
     if source.kind == "text":
-        return iter_lines(source.path)
+        return ((text, None) for text, _ in iter_lines(source.path))
     return ((read_text(f), None) for f in source_files(source))
 
 

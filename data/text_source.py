@@ -5,6 +5,7 @@
     TextSource("csv", "my.csv", valid_col="is_valid")
     TextSource("folder", "aclImdb")             # an IMDb-style folder (train/ and test/) or class folders
     TextSource("wikitext", None)                # WikiText-103 (downloaded), its own train/test split
+    TextSource("text", "corpus.txt")            # a plain text file, one document per line (language models)
 """
 from __future__ import annotations
 
@@ -12,14 +13,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .download import download_wikitext103
-from .sources import Texts, imdb_embedded, read_csv, read_folder, read_imdb, read_imdb_lm, read_wikitext
+from .sources import (
+    Texts,
+    imdb_embedded,
+    read_csv,
+    read_folder,
+    read_imdb,
+    read_imdb_lm,
+    read_lines,
+    read_wikitext,
+)
 
-KINDS = ("imdb", "csv", "folder", "wikitext")
+KINDS = ("imdb", "csv", "folder", "wikitext", "text")
 
 
 @dataclass
 class TextSource:
-    """`kind` is one of KINDS; `path` the CSV file or folder (for wikitext: its folder, None = download)."""
+    """`kind` is one of KINDS; `path` the CSV file, folder or text file (for wikitext: its folder, None =
+    download)."""
 
     kind: str = "imdb"
     path: str | None = None
@@ -30,12 +41,13 @@ class TextSource:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown text source {self.kind!r}; choose from {KINDS}")
-        if self.kind in ("csv", "folder") and not self.path:
+        if self.kind in ("csv", "folder", "text") and not self.path:
             raise ValueError(f"a {self.kind} source needs a path")
 
     def describe(self) -> str:
         """How the user named it: `--csv my.csv`, `--folder x`, `the embedded corpus`, `WikiText-103`."""
         return {"imdb": "the embedded corpus", "csv": f"--csv {self.path}", "folder": f"--folder {self.path}",
+                "text": f"--text {self.path}",
                 "wikitext": f"--wikitext {self.path}" if self.path else "WikiText-103"}[self.kind]
 
     def read(self, labelled: bool, progress: bool = True) -> Texts:
@@ -48,6 +60,11 @@ class TextSource:
                 texts = read_imdb(self.path) if labelled else read_imdb_lm(self.path)
             else:
                 texts = read_folder(self.path, labelled=labelled)
+        elif self.kind == "text":
+            if labelled:
+                raise ValueError(f"{self.describe()}: a plain text file has no labels; a classifier reads --csv or "
+                                 "--folder")
+            texts = read_lines(self.path)
         elif self.kind == "wikitext":
             texts = _wikitext(self.path or download_wikitext103(progress=progress), self.describe())
         else:

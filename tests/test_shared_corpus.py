@@ -13,6 +13,9 @@ import pytest
 import torch
 from run_scripts import SAMPLE, main
 
+from awdlstm.data.sources import read_csv
+from awdlstm.data.text_source import TextSource
+
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--preset", "tiny", "--drop-mult", "0", "--lm-docs", "120", "--threads", "1", "--quiet", "--seed", "0",
         "--n-samples", "0", "--csv", str(SAMPLE)]
@@ -90,3 +93,27 @@ def test_two_machines_without_a_shared_folder_each_build_once(one, tmp_path):
         (folder,) = c.glob("corpus-*")
         assert json.loads((folder / "manifest.json").read_text())["built_by"] == 1
     _same_model(run, one, exact=False)
+
+
+def test_a_text_file_one_document_a_line_streamed_or_not(tmp_path):
+    """--text FILE (a plain text file, one document per line, blank lines skipped): the streamed build and the
+    in-memory read train the same model, from the same 400 documents."""
+    texts = [" ".join(t.split()) for t in read_csv(SAMPLE, label_col=None).texts]
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(texts[:200]) + "\n\n  \n" + "\r\n".join(texts[200:]) + "\n", encoding="utf-8")
+    args = [*ARGS[:-2], "--text", str(path)]
+    for how in ("stream", "no-stream"):
+        assert main("finetune_lm", *args, f"--{how}", "--run-dir", tmp_path / how, "--cache-dir", tmp_path / "c")[0] == 0
+    _same_model(tmp_path / "stream", tmp_path / "no-stream", exact=True)
+    assert "s streaming the corpus)" in (tmp_path / "stream" / "log.txt").read_text()  # its build time is said
+    assert main("finetune_lm", *args, "--stream", "--epochs", "0", "--run-dir", tmp_path / "again", "--cache-dir",
+                tmp_path / "c")[0] == 0
+    assert "(the streamed corpus reused)" in (tmp_path / "again" / "log.txt").read_text()
+    source = json.loads((tmp_path / "stream" / "config.json").read_text())["source"]
+    assert source["kind"] == "text" and json.loads((tmp_path / "stream" / "config.json").read_text())["stream"]
+    (folder,) = (tmp_path / "c").glob("corpus-*")
+    assert json.loads((folder / "manifest.json").read_text())["n_docs"] == 400
+    src = TextSource("text", str(path))
+    assert src.read(labelled=False).texts == texts and src.read(labelled=False).names[200] == f"{path}:203"
+    with pytest.raises(ValueError, match="a plain text file has no labels"):
+        src.read(labelled=True)

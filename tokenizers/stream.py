@@ -50,6 +50,7 @@ class MappedCorpus(C.TokenizedCorpus):
         super().__init__(types, ids, offsets)
         self.folder, self.type_counts, self.is_valid, self.manifest = folder, type_counts, is_valid, manifest
         self.origin = manifest.get("source")  # how errors name it
+        self.built_s: float | None = None  # seconds its build took in this process (None: found whole, mapped)
 
     def counts(self) -> Counter[str]:
         """Token counts in first-seen order (saved by the build: no pass over the ids)."""

@@ -46,30 +46,58 @@ def make_csv(path: Path, n_docs: int) -> None:
 
 
 class AnonPeak:
-    """The peak of this process's RssAnon (KiB from /proc/self/status), sampled in a thread."""
+    """Peaks sampled in a thread every 0.1 s: this process's RssAnon, and the peak RSS (VmHWM) of the largest of
+    its descendants (the tokenizing workers, children of the fork server, which `RUSAGE_CHILDREN` never sees:
+    it counts only children that were waited for)."""
 
     def __init__(self):
-        self.peak, self._stop = 0, threading.Event()
+        self.peak, self.worker_peak, self._stop = 0, 0, threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self):
         while not self._stop.is_set():
-            for line in open("/proc/self/status"):
-                if line.startswith("RssAnon:"):
-                    self.peak = max(self.peak, int(line.split()[1]))
+            self.peak = max(self.peak, _status_kib(os.getpid(), "RssAnon:"))
+            for pid in _descendants(os.getpid()):
+                self.worker_peak = max(self.worker_peak, _status_kib(pid, "VmHWM:"))
             time.sleep(0.1)
 
     def stop(self) -> float:
         self._stop.set()
         return self.peak / 1024
 
+    def workers_mib(self) -> float:
+        return self.worker_peak / 1024
+
+
+def _status_kib(pid: int, field: str) -> int:
+    """A KiB field of /proc/PID/status (0 if the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith(field)), 0)
+    except OSError:
+        return 0
+
+
+def _descendants(root: int) -> list[int]:
+    """The processes below `root` (children, their children, ...), from /proc."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [root]
+    while todo:
+        kids = [c for c, p in parent.items() if p == todo.pop()]
+        out += kids
+        todo += kids
+    return out
+
 
 def mib_self() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def mib_children() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def child_stream(csv_path: str, cache: str, workers: int, batches_from_memory: bool) -> dict:
@@ -107,7 +135,7 @@ def child_stream(csv_path: str, cache: str, workers: int, batches_from_memory: b
     out["tok_s"] = round(out["tokens"] / t_build)
     out["train_tokens"] = n_tokens(train)
     out["rss_main_mib"], out["anon_main_mib"] = round(mib_self()), round(anon.stop())
-    out["rss_worker_mib"] = round(mib_children())
+    out["rss_worker_mib"] = round(anon.workers_mib())
     if batches_from_memory:  # the same batches from an in-memory copy of the ids (after the peaks were taken);
         ids = np.array(train[0][0])  # map and memory in turn, 3 times each, the best of each (a busy machine)
         mem = (ids, np.asarray(train[0][1]))
@@ -139,7 +167,7 @@ def child_memory(csv_path: str, workers: int) -> dict:
     return {"path": "in-memory", "docs": len(corpus), "tokens": len(corpus.ids), "vocab": len(vocab),
             "build_s": round(t_build, 1), "data_s": round(time.time() - t0, 1),
             "tok_s": round(len(corpus.ids) / t_build), "rss_main_mib": round(mib_self()),
-            "anon_main_mib": round(anon.stop()), "rss_worker_mib": round(mib_children())}
+            "anon_main_mib": round(anon.stop()), "rss_worker_mib": round(anon.workers_mib())}
 
 
 def run_child(*args: str) -> dict:
