@@ -25,6 +25,11 @@ class SentenceEncoder(nn.Module):
     state (the AWDLSTM pads its state with zero rows). Only the chunks inside the last `max_len` tokens
     are kept (earlier ones still update the hidden state). Returns (outputs (bs, kept, emb_sz), mask
     (bs, kept) bool, True at padding).
+
+    `whole_chunks=True` is prediction's batch (ClasLoader(whole_chunks=True): every text starts at a chunk
+    boundary and ends in the last chunk). Then each row keeps the chunks within `max_len` of its own text's
+    end (the others are masked), so each document is pooled as it is alone in training's batch of one; the
+    default keeps fastai's rule, the chunks within `max_len` of the batch's end, the same for every row.
     """
 
     def __init__(self, bptt: int, module: AWDLSTM, pad_idx: int = 1, max_len: int | None = None):
@@ -39,7 +44,7 @@ class SentenceEncoder(nn.Module):
         """Zero the AWDLSTM's hidden state (done at the start of every batch anyway)."""
         self.module.reset()
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, whole_chunks: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 2:
             raise ValueError(f"SentenceEncoder expects token ids of shape (bs, seq_len), got {tuple(x.shape)}")
         bs, sl = x.shape
@@ -54,12 +59,17 @@ class SentenceEncoder(nn.Module):
             else:  # no row has started: nothing to read, the state stays zero
                 self.module.reset()
                 o = self.module.encoder.weight.new_zeros(0, j - i, self.module.emb_sz)
-            if self.max_len is None or sl - i <= self.max_len:
+            if self.max_len is None or whole_chunks or sl - i <= self.max_len:
                 if o.size(0) < bs:  # rows not fed get zero outputs (their mask is True there)
                     o = torch.cat([o, o.new_zeros(bs - o.size(0), *o.shape[1:])])
                 outs.append(o)
                 masks.append(mask[:, i:j])
-        return torch.cat(outs, dim=1), torch.cat(masks, dim=1)  # (bs, kept, emb_sz), (bs, kept)
+        out, mask = torch.cat(outs, dim=1), torch.cat(masks, dim=1)  # (bs, kept, emb_sz), (bs, kept)
+        if whole_chunks and self.max_len is not None:  # each row: the chunks within max_len of its text's end
+            end = sl - (~mask).flip(1).int().argmax(1)  # (bs,) one past each row's last text token
+            chunk = torch.arange(sl, device=x.device) // self.bptt * self.bptt  # (sl,) start of each column's chunk
+            mask = mask | (end[:, None] - chunk[None, :] > self.max_len)
+        return out, mask
 
 
 def masked_concat_pool(output: torch.Tensor, mask: torch.Tensor, bptt: int) -> torch.Tensor:
@@ -142,9 +152,10 @@ class TextClassifier(nn.Module):
         dims = [cfg.emb_sz * 3, *lin_ftrs, n_class]
         self.head = PoolingLinearClassifier(dims, [cfg.dropouts()["output_p"], *ps], bptt=bptt)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Tokens (bs, sl), pad_first-chunked, longest row first -> (logits (bs, n_class), out, out)."""
-        return self.head(self.encoder(x))
+    def forward(self, x: torch.Tensor, whole_chunks: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tokens (bs, sl), pad_first-chunked, longest row first -> (logits (bs, n_class), out, out).
+        `whole_chunks`: a prediction batch, padded to whole chunks (see SentenceEncoder)."""
+        return self.head(self.encoder(x, whole_chunks))
 
     def reset(self) -> None:
         """Zero the encoder's hidden state."""

@@ -65,14 +65,15 @@ def predict_ids(model: TextClassifier, ids: list, bs: int = 64, backwards: bool 
     """Class probabilities (n_docs, n_class) of numericalized documents, in their order (fastai's
     `learn.get_preds`). Batches follow the ClasLoader's validation order (longest first, little padding);
     `restore_order` undoes it. Padded to whole bptt chunks, so a document's probabilities do not depend on
-    the other documents in its batch."""
+    the other documents in its batch: they are those of training's computation on it alone (its own text's
+    last `max_len` tokens pooled, `SentenceEncoder(whole_chunks=True)`)."""
     dl = ClasLoader(ids, None, bs=bs, seq_len=model.encoder.bptt, shuffle=False, backwards=backwards,
                     whole_chunks=True)
     model.eval().to(device)
     probs = []
     for x, _ in dl:
         model.reset()
-        probs.append(model(x.to(device))[0].float().softmax(-1).cpu())  # (bs, n_class)
+        probs.append(model(x.to(device), whole_chunks=True)[0].float().softmax(-1).cpu())  # (bs, n_class)
     model.reset()
     return dl.restore_order(torch.cat(probs))
 
