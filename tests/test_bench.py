@@ -200,3 +200,27 @@ def test_bench_lm_bf16_trains_with_the_bf16_fused_loss(capsys, tmp_path):
     r = bench_json(capsys, tmp_path, *LM_TINY, "--precision", "bf16")
     assert r["precision"] == "bf16" and r["fused_loss"] is True  # fused_loss_bf16.py
     assert len(r["losses"]) == 3 and abs(r["losses"][0] - math.log(r["vocab"])) < 1.0
+
+
+@pytest.mark.parametrize("limit", [0, 1024])
+def test_bench_corpus_builds_reuses_and_reports(tmp_path, limit):
+    """scripts/dev/bench_corpus.py on 3,000 documents cycling the shipped sample: the streamed build and its
+    reuse agree on every count, and the figures are real measurements (memory peaks, rates). With
+    --memory-limit (root and a memory cgroup: skipped elsewhere) the build runs inside the cap."""
+    if limit and not (os.geteuid() == 0 and (os.path.isdir("/sys/fs/cgroup/memory")
+                                             or os.path.exists("/sys/fs/cgroup/cgroup.controllers"))):
+        pytest.skip("--memory-limit needs root and a memory cgroup")
+    cmd = [sys.executable, str(ROOT / "scripts" / "dev" / "bench_corpus.py"), "--docs", "3000", "--workers", "1",
+           "--dir", str(tmp_path), "--source", str(SAMPLE), *(["--memory-limit", str(limit)] if limit else [])]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    made, built, reused = (json.loads(line) for line in out.stdout.strip().splitlines())
+    assert made["csv_mib"] >= 1 and built["path"] == "streamed, built" and reused["path"] == "streamed, reused"
+    for k in ("docs", "tokens", "types", "vocab", "train_tokens"):
+        assert built[k] == reused[k] > 0, k
+    assert built["docs"] == 3000 and built["train_tokens"] < built["tokens"]
+    assert 0 < built["anon_main_mib"] <= built["rss_main_mib"] and built["batch_tok_s_map"] > 0
+    assert ("batch_tok_s_memory" in built) == (not limit)
+    if limit:
+        assert built["cgroup_limit_mib"] == limit and 0 < built["cgroup_peak_mib"] <= limit
+    assert not list(tmp_path.iterdir())  # the CSV and the corpus removed (no --keep)

