@@ -224,3 +224,25 @@ def test_bench_corpus_builds_reuses_and_reports(tmp_path, limit):
     if limit:
         assert built["cgroup_limit_mib"] == limit and 0 < built["cgroup_peak_mib"] <= limit
     assert not list(tmp_path.iterdir())  # the CSV and the corpus removed (no --keep)
+
+
+def _hold_40_mib(_):
+    import time
+    block = bytearray(40 << 20)
+    time.sleep(0.5)  # long enough for the sampler's 0.1 s period
+    return len(block)
+
+
+def test_bench_corpus_sees_the_fork_servers_workers():
+    """bench_corpus.py's sampler reads the peak RSS of every descendant (the tokenizing workers are children of
+    multiprocessing's fork server, which RUSAGE_CHILDREN never counts): a worker holding 40 MiB is seen."""
+    import importlib.util
+    import multiprocessing as mp
+    spec = importlib.util.spec_from_file_location("bench_corpus", ROOT / "scripts" / "dev" / "bench_corpus.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    peak = bench.AnonPeak()
+    with mp.get_context("forkserver").Pool(1) as pool:
+        assert pool.map(_hold_40_mib, [0]) == [40 << 20]
+    peak.stop()
+    assert peak.workers_mib() >= 40 and peak.stop() > 0
