@@ -115,7 +115,7 @@ def test_stdin_and_lines_give_the_same_output(clas, tmp_path, capsys, monkeypatc
 def test_an_interrupted_run_leaves_whole_lines(clas, tmp_path, sig):
     """Killed while it writes (blocks of 50 texts, output to a file): every line in the file is a complete JSON
     line of the right text, in input order; Ctrl-C and SIGTERM end it at a block boundary."""
-    texts = mixed_texts(20_000, seed=3)
+    texts = mixed_texts(100_000, seed=3)  # ten seconds of work or more: the signal lands long before the end
     (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
     out = tmp_path / "out.jsonl"
     with open(out, "wb") as f:
