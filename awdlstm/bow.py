@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -61,10 +62,14 @@ class BowModel:
         np.cumsum(np.bincount(row, minlength=n_docs), out=crow[1:])
         return csr(torch.from_numpy(crow), torch.from_numpy(col), torch.ones(len(col)), (n_docs, len(self.keys)))
 
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """token -> its id in this model's table (built once: predict.py asks for every block)."""
+        return {t: i for i, t in enumerate(self.types)}
+
     def predict_corpus(self, corpus: TokenizedCorpus) -> torch.Tensor:
         """Class probabilities (n_docs, 2) of tokenized documents."""
-        index = {t: i for i, t in enumerate(self.types)}
-        lookup = np.array([index.get(t, len(self.types)) for t in corpus.types], dtype=np.int64)
+        lookup = np.array([self.index.get(t, len(self.types)) for t in corpus.types], dtype=np.int64)
         p = self.model.predict_proba(self.features(lookup[corpus.ids], corpus.offsets)).float()
         return torch.stack([1 - p, p], dim=1)
 
